@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AppError } from './errors.js';
+import { formatZodProblems } from './validation.js';
+
+/** Durations are written like '90s', '5m', '1h30m' or '250ms' in config and specs. */
+export const durationSchema = z
+  .string()
+  .regex(/^(\d+(ms|s|m|h))+$/, 'must be a duration such as 250ms, 90s, 5m or 1h30m')
+  .describe('A duration: digits followed by ms, s, m or h, e.g. 90s or 1h30m.');
+
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function durationToMs(duration: string): number {
+  let total = 0;
+  for (const match of duration.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    total += Number(match[1]) * (DURATION_UNIT_MS[match[2] ?? 's'] ?? 0);
+  }
+  return total;
+}
+
+const scopeSchema = z.enum(['read', 'write', 'secrets']).describe(
+  'read: GET endpoints and dry-run renders with secrets masked; write: create and change jobs; secrets: receive unmasked secrets from /v1/render.',
+);
+export type Scope = z.infer<typeof scopeSchema>;
+
+const apiTokenSchema = z
+  .object({
+    name: z.string().min(1).describe('Who holds the token; appears in logs instead of the token.'),
+    file: z.string().min(1).describe('File holding the bearer token (one line). Never put a token in the config file itself.'),
+    scopes: z.array(scopeSchema).min(1).default(['read', 'write']),
+  })
+  .strict();
+
+const httpSchema = z
+  .object({
+    host: z.string().default('127.0.0.1').describe('Listen address. 127.0.0.1 keeps the embedded default private to this machine.'),
+    port: z.number().int().min(0).max(65535).default(8080).describe('Listen port; 0 picks a free one.'),
+    bodyLimitBytes: z.number().int().positive().default(1024 * 1024).describe('Largest request body accepted.'),
+    auth: z
+      .object({
+        mode: z.enum(['bearer', 'none']).default('bearer').describe('none disables authentication; only for isolated test setups.'),
+        tokens: z
+          .array(apiTokenSchema)
+          .default([])
+          .describe('API tokens. When empty in bearer mode, one admin token is generated into <dataDir>/api-token (mode 0600).'),
+        anonymousPaths: z
+          .array(z.string().startsWith('/'))
+          .default([])
+          .describe('Exact paths served without authentication, e.g. ["/healthz", "/readyz"] for probes that cannot send headers.'),
+      })
+      .strict()
+      .default({ mode: 'bearer', tokens: [], anonymousPaths: [] }),
+  })
+  .strict();
+
+const meshSchema = z
+  .object({
+    credentials: z
+      .object({
+        kind: z.literal('file').default('file'),
+        dir: z
+          .string()
+          .default('mesh-credentials')
+          .describe('Folder of root certificates, tokens and mesh configs; relative paths are under dataDir. Layout in docs/configuration.md.'),
+      })
+      .strict()
+      .default({ kind: 'file', dir: 'mesh-credentials' }),
+    tokenLifetime: durationSchema.default('1h').describe('Lifetime asked for bootstrap tokens: long enough to cover boot and package download.'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().default('.vmsi').describe('Where the service keeps its state; relative to the working directory.'),
+    log: z
+      .object({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    http: httpSchema.default(httpSchema.parse({})),
+    mesh: meshSchema.default(meshSchema.parse({})),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Environment variables the service reads, each mapped onto one config key. */
+const ENVIRONMENT_KEYS: ReadonlyArray<[string, (config: Record<string, unknown>, value: string) => void]> = [
+  ['VMSI_DATA_DIR', (c, v) => setPath(c, ['dataDir'], v)],
+  ['VMSI_LOG_LEVEL', (c, v) => setPath(c, ['log', 'level'], v)],
+  ['VMSI_HTTP_HOST', (c, v) => setPath(c, ['http', 'host'], v)],
+  ['VMSI_HTTP_PORT', (c, v) => setPath(c, ['http', 'port'], Number(v))],
+  ['VMSI_AUTH_MODE', (c, v) => setPath(c, ['http', 'auth', 'mode'], v)],
+];
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    node[key] = typeof next === 'object' && next !== null ? next : {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+export interface ConfigSources {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The only place that reads process.env and the config file. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const file = sources.file ?? env.VMSI_CONFIG;
+  const raw = file ? readConfigFile(file) : {};
+  for (const [name, apply] of ENVIRONMENT_KEYS) {
+    const value = env[name];
+    if (value !== undefined && value !== '') apply(raw, value);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new AppError('INVALID_CONFIG', `Configuration is invalid${file ? ` (${file})` : ''}.`, {
+      problems: formatZodProblems(parsed.error),
+    });
+  }
+  return parsed.data;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new AppError('INVALID_CONFIG', `Configuration file ${file} cannot be read.`, { cause });
+  }
+  const value: unknown = parseYaml(text);
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new AppError('INVALID_CONFIG', `Configuration file ${file} must hold a YAML mapping.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function resolveDataPath(config: Config, relativeOrAbsolute: string): string {
+  return path.resolve(config.dataDir, relativeOrAbsolute);
+}

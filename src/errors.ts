@@ -1,0 +1,60 @@
+/**
+ * Stable error codes. Callers branch on `code` and `retryable`, never on message text.
+ * Only api/ maps codes to HTTP status; everything else stays transport-agnostic.
+ */
+export type ErrorCode =
+  | 'INVALID_SPEC'
+  | 'INVALID_CONFIG'
+  | 'INVALID_REQUEST'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'USER_DATA_TOO_LARGE'
+  | 'GATEWAY_UNRESOLVED'
+  | 'MESH_INCONSISTENT'
+  | 'CREDENTIALS_UNAVAILABLE'
+  | 'PACKAGE_UNAVAILABLE'
+  | 'SSH_HOST_KEY_MISMATCH'
+  | 'REMOTE_COMMAND_FAILED'
+  | 'INTERNAL';
+
+/** One problem with one field of an input; `path` is a JSON-pointer-like dotted path. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+export interface AppErrorOptions {
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+  problems?: FieldProblem[];
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown>;
+  readonly problems: FieldProblem[];
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+    this.problems = options.problems ?? [];
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}
+
+/** Wraps anything thrown into an AppError without leaking the original message to clients. */
+export function toAppError(value: unknown): AppError {
+  if (isAppError(value)) return value;
+  return new AppError('INTERNAL', 'An internal error occurred.', { cause: value });
+}
