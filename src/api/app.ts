@@ -1,0 +1,49 @@
+import express, { type Express, type RequestHandler } from 'express';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { RenderDependencies } from '../render/render-injection.js';
+import { authenticateBearer, type ApiToken } from './authentication.js';
+import { healthRouter, type ReadinessCheck } from './health-router.js';
+import type { ServiceMetrics } from './metrics.js';
+import { errorHandler, notFoundHandler } from './problem-details.js';
+import { renderRouter } from './render-router.js';
+
+export interface AppDependencies {
+  config: Config;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  render: RenderDependencies;
+  apiTokens: ApiToken[];
+  readinessChecks: ReadinessCheck[];
+}
+
+function observeRequests(metrics: ServiceMetrics): RequestHandler {
+  return (req, res, next) => {
+    const stop = metrics.httpRequestDuration.startTimer({ method: req.method });
+    res.on('finish', () => {
+      // The matched route pattern, never the raw URL: ids in paths would explode label cardinality.
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      stop({ route, status: String(res.statusCode) });
+    });
+    next();
+  };
+}
+
+export function createApp(deps: AppDependencies): Express {
+  const { config, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(observeRequests(metrics));
+  app.use(
+    authenticateBearer(deps.apiTokens, new Set(config.http.auth.anonymousPaths), config.http.auth.mode),
+  );
+  const limit = config.http.bodyLimitBytes;
+  app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(express.text({ limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml'] }));
+  app.use(healthRouter(deps.readinessChecks, metrics.registry));
+  app.use(renderRouter(deps.render, metrics, logger));
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}

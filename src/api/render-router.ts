@@ -1,0 +1,112 @@
+import { Router, type Request } from 'express';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
+import type { Logger } from '../log.js';
+import { sha256Hex } from '../log.js';
+import { renderCloudInitUserData } from '../render/cloud-init-user-data.js';
+import { maskSecrets, type InjectionBundle } from '../render/injection-bundle.js';
+import { renderInjection, type RenderDependencies } from '../render/render-injection.js';
+import { hasScope, requireScope } from './authentication.js';
+import type { ServiceMetrics } from './metrics.js';
+
+const renderQuerySchema = z
+  .object({
+    includeSecrets: z.enum(['true', 'false']).default('false'),
+    delivery: z.enum(['ssh', 'cloud-init']).optional(),
+  })
+  .strict();
+
+export interface RenderedFileView {
+  name: string;
+  mode: string;
+  sha256: string;
+  encoding: 'utf8' | 'base64';
+  content: string;
+}
+
+export interface RenderResponse {
+  delivery: 'ssh' | 'cloud-init';
+  identity: InjectionBundle['identity'];
+  secretsIncluded: boolean;
+  files: RenderedFileView[];
+  userData?: string;
+}
+
+/** YAML is accepted too: administrators keep specs as YAML files. */
+function readSpecBody(req: Request): unknown {
+  if (req.is('application/yaml') || req.is('text/yaml') || req.is('application/x-yaml')) {
+    try {
+      return parseYaml(typeof req.body === 'string' ? req.body : '');
+    } catch (cause) {
+      throw new AppError('INVALID_REQUEST', 'The request body is not valid YAML.', { cause });
+    }
+  }
+  if (!req.is('application/json')) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the spec as application/json or application/yaml.');
+  }
+  return req.body;
+}
+
+function parseQuery(req: Request): z.infer<typeof renderQuerySchema> {
+  const parsed = renderQuerySchema.safeParse(req.query);
+  if (!parsed.success) {
+    throw new AppError('INVALID_REQUEST', 'The query parameters are invalid.', {
+      problems: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(query)', message: issue.message })),
+    });
+  }
+  return parsed.data;
+}
+
+function toView(bundle: InjectionBundle): RenderedFileView[] {
+  return bundle.files.map((file) => {
+    const isText = !file.name.endsWith('.deb') && !file.name.endsWith('.rpm');
+    return {
+      name: file.name,
+      mode: `0${file.mode.toString(8)}`,
+      sha256: sha256Hex(file.content),
+      encoding: isText ? 'utf8' : 'base64',
+      content: file.content.toString(isText ? 'utf8' : 'base64'),
+    };
+  });
+}
+
+export function renderRouter(deps: RenderDependencies, metrics: ServiceMetrics, logger: Logger): Router {
+  const router = Router();
+  router.post('/v1/render', requireScope('read'), async (req, res) => {
+    const query = parseQuery(req);
+    const parsedSpec = parseInjectionSpec(readSpecBody(req));
+    const spec: InjectionSpec = query.delivery ? { ...parsedSpec, delivery: { ...parsedSpec.delivery, method: query.delivery } } : parsedSpec;
+    const includeSecrets = query.includeSecrets === 'true';
+    if (includeSecrets && !hasScope(res.locals.principal, 'secrets')) {
+      throw new AppError('FORBIDDEN', 'Unmasked secrets need a token with the secrets scope.');
+    }
+    try {
+      const bundle = await renderInjection(spec, deps);
+      const userData = spec.delivery.method === 'cloud-init' ? renderCloudInitUserData(bundle) : undefined;
+      const shown = includeSecrets ? bundle : maskSecrets(bundle);
+      const body: RenderResponse = {
+        delivery: spec.delivery.method,
+        identity: bundle.identity,
+        secretsIncluded: includeSecrets,
+        files: toView(shown),
+        ...(userData === undefined ? {} : { userData: includeSecrets ? userData : renderCloudInitUserData(shown) }),
+      };
+      metrics.renders.inc({ delivery: spec.delivery.method, outcome: 'rendered' });
+      logger.info('Rendered an injection bundle', {
+        vm: spec.vm.name,
+        namespace: spec.mesh.namespace,
+        workloadGroup: spec.mesh.workloadGroup,
+        principal: res.locals.principal?.name,
+        secretsIncluded: includeSecrets,
+        userDataSha256: userData === undefined ? undefined : sha256Hex(userData),
+      });
+      res.status(200).json(body);
+    } catch (error) {
+      metrics.renders.inc({ delivery: spec.delivery.method, outcome: 'failed' });
+      throw error;
+    }
+  });
+  return router;
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { reportCliError } from './cli-errors.js';
+import { registerConfigCommand } from './config-check/config-check-command.js';
+import { registerRenderCommand } from './render/render-command.js';
+import { registerServeCommand } from './serve/serve-command.js';
+
+const program = new Command('vmsi')
+  .description('vm-sidecar-injector: brings OpenStack Tacker VMs into an Istio service mesh')
+  .option('-c, --config <file>', 'config file (YAML); also VMSI_CONFIG')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServeCommand(program);
+registerRenderCommand(program);
+registerConfigCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const code = (error as { code?: string }).code;
+  if (typeof code === 'string' && code.startsWith('commander.')) {
+    process.exitCode = (error as { exitCode?: number }).exitCode ?? 2;
+  } else {
+    process.exitCode = reportCliError(error);
+  }
+}

@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { durationToMs, loadConfig } from './config.js';
+
+describe('config', function () {
+  it('runs on embedded defaults with no file and no environment', function () {
+    const config = loadConfig({ env: {} });
+    expect(config.http).to.include({ host: '127.0.0.1', port: 8080 });
+    expect(config.http.auth.mode).to.equal('bearer');
+    expect(config.mesh.tokenLifetime).to.equal('1h');
+  });
+
+  it('lets the environment override the file', function () {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-config-'));
+    const file = path.join(dir, 'config.yaml');
+    writeFileSync(file, 'http:\n  port: 9000\nlog:\n  level: debug\n');
+    const config = loadConfig({ file, env: { VMSI_HTTP_PORT: '9100' } });
+    expect(config.http.port).to.equal(9100);
+    expect(config.log.level).to.equal('debug');
+  });
+
+  it('reports every problem of a bad config at once', function () {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-config-'));
+    const file = path.join(dir, 'config.yaml');
+    writeFileSync(file, 'http:\n  port: -1\n  colour: blue\nmesh:\n  tokenLifetime: soon\n');
+    try {
+      loadConfig({ file, env: {} });
+      expect.fail('expected INVALID_CONFIG');
+    } catch (error) {
+      expect(error).to.have.property('code', 'INVALID_CONFIG');
+      const paths = (error as { problems: Array<{ path: string }> }).problems.map((problem) => problem.path);
+      expect(paths).to.include.members(['http.port', 'http', 'mesh.tokenLifetime']);
+    }
+  });
+
+  it('reads durations written as 250ms, 90s, 5m, 1h30m', function () {
+    expect(durationToMs('250ms')).to.equal(250);
+    expect(durationToMs('90s')).to.equal(90_000);
+    expect(durationToMs('1h30m')).to.equal(5_400_000);
+  });
+});

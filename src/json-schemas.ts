@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { configSchema } from './config.js';
+import { injectionSpecSchema } from './injection-spec.js';
+
+/** The published JSON Schemas (docs/*.schema.json), generated from the zod schemas that validate. */
+export function publishedJsonSchemas(): Record<string, unknown> {
+  const options = { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' } as const;
+  return {
+    'injection-spec.schema.json': {
+      $id: 'https://vm-sidecar-injector.dev/schemas/injection-spec.json',
+      title: 'vm-sidecar-injector injection spec',
+      ...z.toJSONSchema(injectionSpecSchema, options),
+    },
+    'config.schema.json': {
+      $id: 'https://vm-sidecar-injector.dev/schemas/config.json',
+      title: 'vm-sidecar-injector service configuration',
+      ...z.toJSONSchema(configSchema, options),
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../src/api/app.js';
+import type { ApiToken } from '../../src/api/authentication.js';
+import { createServiceMetrics } from '../../src/api/metrics.js';
+import { configSchema, type Config } from '../../src/config.js';
+import type { RenderDependencies } from '../../src/render/render-injection.js';
+import { createTestLogger } from './run-log.js';
+import { InMemoryMeshCredentials, StaticResolver } from './test-credentials.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+export const READER_TOKEN = 'test-reader-token-0123456789abcdef';
+
+export interface TestService {
+  url: string;
+  credentials: InMemoryMeshCredentials;
+  close(): Promise<void>;
+}
+
+/** The real express app on port 0 with in-memory adapters: tests speak HTTP to it. */
+export async function startTestService(overrides: { config?: Partial<Config>; render?: Partial<RenderDependencies> } = {}): Promise<TestService> {
+  const config: Config = { ...configSchema.parse({}), ...overrides.config };
+  const credentials = new InMemoryMeshCredentials({ meshConfig: { trustDomain: 'cluster.local', defaultConfig: { discoveryAddress: 'istiod.istio-system.svc:15012' } } });
+  const tokens: ApiToken[] = [
+    { name: 'admin', token: ADMIN_TOKEN, scopes: ['read', 'write', 'secrets'] },
+    { name: 'reader', token: READER_TOKEN, scopes: ['read'] },
+  ];
+  const app = createApp({
+    config,
+    logger: createTestLogger(),
+    metrics: createServiceMetrics(),
+    render: {
+      credentials,
+      controlPlane: credentials,
+      resolver: new StaticResolver({ 'eastwest.example.net': '198.51.100.2' }),
+      installScript: Buffer.from('#!/bin/bash\nexit 0\n'),
+      artifactsDir: '/nonexistent',
+      tokenLifetimeSeconds: 3600,
+      now: Date.now,
+      ...overrides.render,
+    },
+    apiTokens: tokens,
+    readinessChecks: [],
+  });
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    credentials,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
