@@ -174,23 +174,32 @@ type ParsedSections = Partial<z.infer<z.ZodObject<{ vm: typeof vmSchema; mesh: t
 /** Runs even when sections failed to parse, so every problem is reported at once; hence the optional reads. */
 function checkCrossFieldRules(spec: ParsedSections, ctx: z.RefinementCtx): void {
   const method = spec.delivery?.method ?? 'ssh';
-  if (spec.vm !== undefined && method === 'ssh' && spec.vm.ssh === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['vm', 'ssh'], message: 'delivery method ssh needs vm.ssh (user, privateKeyRef)' });
+  for (const problem of [sshNeeded(spec, method), istiodUnreachable(spec), pushWithCloudInit(spec, method)]) {
+    if (problem) ctx.addIssue({ code: 'custom', ...problem });
   }
-  if (spec.mesh !== undefined && spec.mesh.gateway === undefined && spec.mesh.discoveryAddress === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['mesh', 'gateway'],
-      message: 'the VM cannot resolve istiod: set mesh.gateway (ip or hostname) or a mesh.discoveryAddress the VM resolves itself',
-    });
-  }
-  if (spec.package?.source === 'push' && method === 'cloud-init') {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['package', 'source'],
-      message: 'cloud-init delivery cannot push a package (Nova limits user data to 65,535 bytes): use source mirror',
-    });
-  }
+}
+
+type CrossFieldProblem = { path: string[]; message: string } | undefined;
+
+function sshNeeded(spec: ParsedSections, method: string): CrossFieldProblem {
+  if (spec.vm === undefined || method !== 'ssh' || spec.vm.ssh !== undefined) return undefined;
+  return { path: ['vm', 'ssh'], message: 'delivery method ssh needs vm.ssh (user, privateKeyRef)' };
+}
+
+function istiodUnreachable(spec: ParsedSections): CrossFieldProblem {
+  if (spec.mesh === undefined || spec.mesh.gateway !== undefined || spec.mesh.discoveryAddress !== undefined) return undefined;
+  return {
+    path: ['mesh', 'gateway'],
+    message: 'the VM cannot resolve istiod: set mesh.gateway (ip or hostname) or a mesh.discoveryAddress the VM resolves itself',
+  };
+}
+
+function pushWithCloudInit(spec: ParsedSections, method: string): CrossFieldProblem {
+  if (spec.package?.source !== 'push' || method !== 'cloud-init') return undefined;
+  return {
+    path: ['package', 'source'],
+    message: 'cloud-init delivery cannot push a package (Nova limits user data to 65,535 bytes): use source mirror',
+  };
 }
 
 /** Parses untrusted input into a spec, or throws one INVALID_SPEC error listing every problem. */

@@ -37,11 +37,19 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object' || depth > 12) return value;
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   if (value instanceof Error) return redactError(value);
+  return redactFields(value as Record<string, unknown>, depth);
+}
+
+function redactFields(record: Record<string, unknown>, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && inner !== undefined && inner !== null ? REDACTED : redact(inner, depth + 1);
+  for (const [key, inner] of Object.entries(record)) {
+    out[key] = isSecretField(key, inner) ? REDACTED : redact(inner, depth + 1);
   }
   return out;
+}
+
+function isSecretField(key: string, value: unknown): boolean {
+  return SECRET_KEY.test(key) && value !== undefined && value !== null;
 }
 
 function redactError(error: Error): Record<string, unknown> {
@@ -56,7 +64,7 @@ export function sha256Hex(content: string | Uint8Array): string {
 const redactionFormat = winston.format((info) => {
   for (const key of Object.keys(info)) {
     const value = info[key];
-    info[key] = SECRET_KEY.test(key) && value !== undefined ? REDACTED : redact(value);
+    info[key] = isSecretField(key, value) ? REDACTED : redact(value);
   }
   return info;
 });

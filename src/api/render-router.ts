@@ -72,41 +72,45 @@ function toView(bundle: InjectionBundle): RenderedFileView[] {
   });
 }
 
+function specFromRequest(req: Request, delivery: InjectionSpec['delivery']['method'] | undefined): InjectionSpec {
+  const spec = parseInjectionSpec(readSpecBody(req));
+  return delivery === undefined ? spec : { ...spec, delivery: { ...spec.delivery, method: delivery } };
+}
+
+async function buildRenderResponse(spec: InjectionSpec, includeSecrets: boolean, deps: RenderDependencies): Promise<{ body: RenderResponse; userDataSha256?: string }> {
+  const bundle = await renderInjection(spec, deps);
+  const shown = includeSecrets ? bundle : maskSecrets(bundle);
+  // Rendering the real user-data first enforces Nova's size limit on what will actually be sent.
+  const userData = spec.delivery.method === 'cloud-init' ? renderCloudInitUserData(bundle) : undefined;
+  const body: RenderResponse = { delivery: spec.delivery.method, identity: bundle.identity, secretsIncluded: includeSecrets, files: toView(shown) };
+  if (userData === undefined) return { body };
+  body.userData = includeSecrets ? userData : renderCloudInitUserData(shown);
+  return { body, userDataSha256: sha256Hex(userData) };
+}
+
 export function renderRouter(deps: RenderDependencies, metrics: ServiceMetrics, logger: Logger): Router {
   const router = Router();
   router.post('/v1/render', requireScope('read'), async (req, res) => {
     const query = parseQuery(req);
-    const parsedSpec = parseInjectionSpec(readSpecBody(req));
-    const spec: InjectionSpec = query.delivery ? { ...parsedSpec, delivery: { ...parsedSpec.delivery, method: query.delivery } } : parsedSpec;
+    const spec = specFromRequest(req, query.delivery);
     const includeSecrets = query.includeSecrets === 'true';
     if (includeSecrets && !hasScope(res.locals.principal, 'secrets')) {
       throw new AppError('FORBIDDEN', 'Unmasked secrets need a token with the secrets scope.');
     }
-    try {
-      const bundle = await renderInjection(spec, deps);
-      const userData = spec.delivery.method === 'cloud-init' ? renderCloudInitUserData(bundle) : undefined;
-      const shown = includeSecrets ? bundle : maskSecrets(bundle);
-      const body: RenderResponse = {
-        delivery: spec.delivery.method,
-        identity: bundle.identity,
-        secretsIncluded: includeSecrets,
-        files: toView(shown),
-        ...(userData === undefined ? {} : { userData: includeSecrets ? userData : renderCloudInitUserData(shown) }),
-      };
-      metrics.renders.inc({ delivery: spec.delivery.method, outcome: 'rendered' });
-      logger.info('Rendered an injection bundle', {
-        vm: spec.vm.name,
-        namespace: spec.mesh.namespace,
-        workloadGroup: spec.mesh.workloadGroup,
-        principal: res.locals.principal?.name,
-        secretsIncluded: includeSecrets,
-        userDataSha256: userData === undefined ? undefined : sha256Hex(userData),
-      });
-      res.status(200).json(body);
-    } catch (error) {
+    const outcome = await buildRenderResponse(spec, includeSecrets, deps).catch((error: unknown) => {
       metrics.renders.inc({ delivery: spec.delivery.method, outcome: 'failed' });
       throw error;
-    }
+    });
+    metrics.renders.inc({ delivery: spec.delivery.method, outcome: 'rendered' });
+    logger.info('Rendered an injection bundle', {
+      vm: spec.vm.name,
+      namespace: spec.mesh.namespace,
+      workloadGroup: spec.mesh.workloadGroup,
+      principal: res.locals.principal?.name,
+      secretsIncluded: includeSecrets,
+      userDataSha256: outcome.userDataSha256,
+    });
+    res.status(200).json(outcome.body);
   });
   return router;
 }

@@ -70,19 +70,25 @@ export function buildBootstrapFiles(inputs: BootstrapInputs): BootstrapFiles {
   };
 }
 
-function resolveIdentity(spec: InjectionSpec, controlPlane: ControlPlaneSettings): MeshIdentity {
-  const { mesh } = spec;
-  if (mesh.clusterId !== undefined && controlPlane.clusterId !== undefined && mesh.clusterId !== controlPlane.clusterId) {
-    throw new AppError('MESH_INCONSISTENT', `mesh.clusterId ${mesh.clusterId} differs from istiod's cluster ID ${controlPlane.clusterId}.`, {
-      details: { specClusterId: mesh.clusterId, controlPlaneClusterId: controlPlane.clusterId },
+/** Istio users' lesson: a cluster ID other than istiod's makes the proxy's config silently wrong. */
+function resolveClusterId(specClusterId: string | undefined, controlPlaneClusterId: string | undefined): string {
+  if (specClusterId !== undefined && controlPlaneClusterId !== undefined && specClusterId !== controlPlaneClusterId) {
+    throw new AppError('MESH_INCONSISTENT', `mesh.clusterId ${specClusterId} differs from istiod's cluster ID ${controlPlaneClusterId}.`, {
+      details: { specClusterId, controlPlaneClusterId },
     });
   }
+  return specClusterId ?? controlPlaneClusterId ?? ISTIO_DEFAULT_CLUSTER_ID;
+}
+
+function resolveIdentity(spec: InjectionSpec, controlPlane: ControlPlaneSettings): MeshIdentity {
+  const { mesh } = spec;
+  const clusterId = resolveClusterId(mesh.clusterId, controlPlane.clusterId);
   const trustDomain = mesh.trustDomain ?? nonEmptyString(controlPlane.meshConfig.trustDomain) ?? ISTIO_DEFAULT_TRUST_DOMAIN;
   const defaultConfig = controlPlane.meshConfig.defaultConfig ?? {};
   const configuredDiscovery = nonEmptyString(defaultConfig.discoveryAddress);
   return {
     trustDomain,
-    clusterId: mesh.clusterId ?? controlPlane.clusterId ?? ISTIO_DEFAULT_CLUSTER_ID,
+    clusterId,
     spiffeId: `spiffe://${trustDomain}/ns/${mesh.namespace}/sa/${mesh.serviceAccount}`,
     discoveryAddress: mesh.discoveryAddress ?? configuredDiscovery ?? istiodAddress(mesh.istioNamespace, mesh.revision),
   };

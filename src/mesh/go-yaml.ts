@@ -49,28 +49,43 @@ const isDigit = (char: string): boolean => char >= '0' && char <= '9';
 export function compareGoYamlKeys(a: string, b: string): number {
   const left = [...a];
   const right = [...b];
-  for (let i = 0; i < left.length && i < right.length; i++) {
-    const l = left[i] as string;
-    const r = right[i] as string;
-    if (l === r) continue;
-    const lLetter = isLetter(l);
-    const rLetter = isLetter(r);
-    if (lLetter && rLetter) return (l.codePointAt(0) ?? 0) - (r.codePointAt(0) ?? 0);
-    if (lLetter || rLetter) return lLetter ? 1 : -1;
-    return compareDigitRuns(left, right, i);
-  }
-  return left.length - right.length;
+  const index = left.findIndex((char, i) => i < right.length && char !== right[i]);
+  if (index < 0) return left.length - right.length;
+  return compareAtDifference(left, right, index);
 }
 
+function compareAtDifference(left: string[], right: string[], index: number): number {
+  const l = left[index] as string;
+  const r = right[index] as string;
+  const lLetter = isLetter(l);
+  const rLetter = isLetter(r);
+  if (lLetter && rLetter) return codePoint(l) - codePoint(r);
+  if (lLetter || rLetter) return lLetter ? 1 : -1;
+  return compareDigitRuns(left, right, index);
+}
+
+/**
+ * Numbers compare by value; go-yaml prefixes a "1" when a zero follows a non-zero digit run, so
+ * "10" and "1" + "0…" do not collide. Equal values: the shorter run, then the character, first.
+ */
 function compareDigitRuns(left: string[], right: string[], start: number): number {
+  const carry = (left[start] === '0' || right[start] === '0') && precededByNonZeroDigit(left, start);
   const leftRun = digitRun(left, start);
   const rightRun = digitRun(right, start);
-  const hasNonZeroPrefix = precededByNonZeroDigit(left, start);
-  const leftValue = (hasNonZeroPrefix && (left[start] === '0' || right[start] === '0') ? 1n : 0n) * 10n ** BigInt(leftRun.length) + toBigInt(leftRun);
-  const rightValue = (hasNonZeroPrefix && (left[start] === '0' || right[start] === '0') ? 1n : 0n) * 10n ** BigInt(rightRun.length) + toBigInt(rightRun);
+  const leftValue = runValue(leftRun, carry);
+  const rightValue = runValue(rightRun, carry);
   if (leftValue !== rightValue) return leftValue < rightValue ? -1 : 1;
   if (leftRun.length !== rightRun.length) return leftRun.length - rightRun.length;
-  return ((left[start] ?? '').codePointAt(0) ?? 0) - ((right[start] ?? '').codePointAt(0) ?? 0);
+  return codePoint(left[start] ?? '') - codePoint(right[start] ?? '');
+}
+
+function runValue(digits: string, carry: boolean): bigint {
+  const value = digits === '' ? 0n : BigInt(digits);
+  return carry ? 10n ** BigInt(digits.length) + value : value;
+}
+
+function codePoint(char: string): number {
+  return char.codePointAt(0) ?? 0;
 }
 
 function digitRun(chars: string[], start: number): string {
@@ -79,11 +94,6 @@ function digitRun(chars: string[], start: number): string {
   return chars.slice(start, end).join('');
 }
 
-function toBigInt(digits: string): bigint {
-  return digits === '' ? 0n : BigInt(digits);
-}
-
-/** go-yaml treats a leading zero inside a longer number ("10" vs "1" then "0…") by carrying the prefix. */
 function precededByNonZeroDigit(chars: string[], index: number): boolean {
   for (let j = index - 1; j >= 0 && isDigit(chars[j] as string); j--) {
     if (chars[j] !== '0') return true;

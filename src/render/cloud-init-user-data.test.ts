@@ -52,3 +52,15 @@ describe('cloud-init user-data', function () {
     expect(NOVA_USER_DATA_LIMIT_BYTES).to.equal(65_535);
   });
 });
+
+describe('cloud-init user-data compression', function () {
+  it('gzips large files so the install script fits in Nova user data', async function () {
+    const { gunzipSync } = await import('node:zlib');
+    const script = Buffer.from('#!/bin/bash\n' + 'echo "a line of the install script"\n'.repeat(2000));
+    const userData = renderCloudInitUserData({ files: [{ name: 'install-sidecar.sh', content: script, mode: 0o700, isSecret: false }], identity });
+    const config = parseYaml(userData) as { write_files: Array<{ encoding?: string; content: string }> };
+    expect(config.write_files[0]?.encoding).to.equal('gz+b64');
+    expect(gunzipSync(Buffer.from(config.write_files[0]?.content ?? '', 'base64')).equals(script)).to.equal(true);
+    expect(renderCloudInitUserData({ files: [{ name: 'install-sidecar.sh', content: script, mode: 0o700, isSecret: false }], identity })).to.equal(userData);
+  });
+});

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { Document } from 'yaml';
 import { AppError } from '../errors.js';
 import { INSTALL_SCRIPT_NAME, type InjectionBundle } from './injection-bundle.js';
@@ -28,16 +29,30 @@ export function renderCloudInitUserData(bundle: InjectionBundle, bundleDir = CLO
   return userData;
 }
 
+/** Above this size a file is gzip-compressed: the install script alone would otherwise eat most of Nova's limit. */
+const COMPRESS_ABOVE_BYTES = 4096;
+
 function writeFileEntry(path: string, content: Buffer, mode: number): Record<string, unknown> {
-  const text = content.toString('utf8');
-  const isText = Buffer.from(text, 'utf8').equals(content) && !/[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text);
   return {
     path,
     owner: 'root:root',
     // Quoted octal string: cloud-init reads an unquoted 0644 as the integer 420.
     permissions: `0${mode.toString(8)}`,
-    ...(isText ? { content: text } : { encoding: 'b64', content: content.toString('base64') }),
+    ...encodeContent(content),
   };
+}
+
+function encodeContent(content: Buffer): { content: string; encoding?: string } {
+  // zlib writes a zero mtime in the gzip header, so the same bundle renders to the same bytes.
+  if (content.length > COMPRESS_ABOVE_BYTES) return { encoding: 'gz+b64', content: gzipSync(content, { level: 9 }).toString('base64') };
+  const text = content.toString('utf8');
+  const isText = Buffer.from(text, 'utf8').equals(content) && !content.some(isControlByte);
+  return isText ? { content: text } : { encoding: 'b64', content: content.toString('base64') };
+}
+
+/** Tabs and line breaks are text; other control bytes make YAML escape or reject the content. */
+function isControlByte(byte: number): boolean {
+  return (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d) || byte === 0x7f;
 }
 
 export function base64Length(byteLength: number): number {

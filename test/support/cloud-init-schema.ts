@@ -15,7 +15,7 @@ export async function validateWithCloudInitSchema(userData: string): Promise<voi
     await run('cloud-init', ['schema', '--config-file', file], { timeout: 60_000 });
   } catch (error) {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-    throw new Error(`cloud-init schema rejected the user-data:\n${stdout}${stderr}`);
+    throw new Error(`cloud-init schema rejected the user-data:\n${stdout}${stderr}`, { cause: error });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
