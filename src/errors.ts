@@ -16,8 +16,19 @@ export type ErrorCode =
   | 'MESH_INCONSISTENT'
   | 'CREDENTIALS_UNAVAILABLE'
   | 'PACKAGE_UNAVAILABLE'
+  | 'SECRET_UNAVAILABLE'
+  | 'SSH_CONNECT_FAILED'
+  | 'SSH_AUTH_FAILED'
   | 'SSH_HOST_KEY_MISMATCH'
+  | 'SSH_HOST_KEY_UNKNOWN'
+  | 'SSH_CONNECTION_LOST'
   | 'REMOTE_COMMAND_FAILED'
+  | 'REMOTE_COMMAND_TIMEOUT'
+  | 'STEP_TIMEOUT'
+  | 'SIDECAR_NOT_READY'
+  | 'REGISTRY_FAILED'
+  | 'NOTIFICATION_FAILED'
+  | 'CONFLICT'
   | 'INTERNAL';
 
 /** One problem with one field of an input; `path` is a JSON-pointer-like dotted path. */

@@ -18,8 +18,19 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   MESH_INCONSISTENT: 422,
   CREDENTIALS_UNAVAILABLE: 503,
   PACKAGE_UNAVAILABLE: 422,
+  SECRET_UNAVAILABLE: 422,
+  SSH_CONNECT_FAILED: 502,
+  SSH_AUTH_FAILED: 502,
   SSH_HOST_KEY_MISMATCH: 502,
+  SSH_HOST_KEY_UNKNOWN: 502,
+  SSH_CONNECTION_LOST: 502,
   REMOTE_COMMAND_FAILED: 502,
+  REMOTE_COMMAND_TIMEOUT: 504,
+  STEP_TIMEOUT: 504,
+  SIDECAR_NOT_READY: 502,
+  REGISTRY_FAILED: 502,
+  NOTIFICATION_FAILED: 502,
+  CONFLICT: 409,
   INTERNAL: 500,
 };
 
@@ -28,12 +39,14 @@ const TITLE_BY_STATUS: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 /** RFC 7807 / ETSI SOL 013 ProblemDetails, with the stable error code and per-field problems as extensions. */
