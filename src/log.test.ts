@@ -38,3 +38,11 @@ describe('log redaction', function () {
     expect(lines()).to.include(REDACTED);
   });
 });
+
+describe('known secret registry', function () {
+  it('stays bounded in a long-running service while still redacting recent secrets', function () {
+    for (let i = 0; i < 5000; i++) registerSecret(`minted-token-${i}-xxxxxxxx`);
+    expect(redact('leak minted-token-4999-xxxxxxxx')).to.equal(`leak ${REDACTED}`);
+    expect(redact('old minted-token-0-xxxxxxxx')).to.equal('old minted-token-0-xxxxxxxx');
+  });
+});

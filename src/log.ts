@@ -12,12 +12,21 @@ export const REDACTED = '[REDACTED]';
 
 /**
  * Values registered at run time (a minted token, a resolved password) that must never be
- * written even when they show up inside free text such as remote command output.
+ * written even when they show up inside free text such as remote command output. Bounded: every
+ * minted token is new, and a long-running service must not grow with each one; the oldest go first
+ * (tokens expire within hours, far sooner than this many injections).
  */
 const knownSecrets = new Set<string>();
+const MAX_KNOWN_SECRETS = 4096;
 
 export function registerSecret(value: string): void {
-  if (value.length >= 8) knownSecrets.add(value);
+  if (value.length < 8) return;
+  knownSecrets.delete(value);
+  knownSecrets.add(value);
+  if (knownSecrets.size > MAX_KNOWN_SECRETS) {
+    const oldest = knownSecrets.values().next().value;
+    if (oldest !== undefined) knownSecrets.delete(oldest);
+  }
 }
 
 export function forgetSecret(value: string): void {
