@@ -72,6 +72,39 @@ const meshSchema = z
   })
   .strict();
 
+const jobsSchema = z
+  .object({
+    database: z.string().default('jobs.sqlite').describe('SQLite job store (WAL); relative paths are under dataDir.'),
+    concurrency: z.number().int().min(1).max(256).default(8).describe('Jobs running at once across all VMs; one job at a time per VM regardless.'),
+    connectDeadline: durationSchema.default('10m').describe('How long a job keeps trying to reach a VM that is still booting.'),
+    commandTimeout: durationSchema.default('15m').describe('Longest time one remote command (the install) may run.'),
+  })
+  .strict();
+
+const sshSchema = z
+  .object({
+    secretsDir: z.string().default('secrets').describe('Where {secret: name} key references are read from; relative paths are under dataDir.'),
+    knownHosts: z.string().default('known_hosts').describe('Host keys recorded by the accept-new policy, per server.'),
+    remoteBundleDir: z.string().default('/run/vm-sidecar-injector').describe('Parent of the per-job bundle folder on the VM (tmpfs: the token never reaches disk there).'),
+  })
+  .strict();
+
+const registrySchema = z
+  .object({
+    kind: z.literal('file').default('file'),
+    dir: z.string().default('registry').describe('Where WorkloadGroup/WorkloadEntry manifests are written; relative paths are under dataDir.'),
+  })
+  .strict();
+
+const webhookSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }).describe('Receives CloudEvents for injection outcomes.'),
+    secretFile: z.string().min(1).describe('File with the shared HMAC-SHA256 secret for X-Vmsi-Signature.'),
+    source: z.string().default('/vm-sidecar-injector'),
+    deadline: durationSchema.default('10m').describe('How long one event is retried.'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('.vmsi').describe('Where the service keeps its state; relative to the working directory.'),
@@ -81,6 +114,15 @@ export const configSchema = z
       .default({ level: 'info' }),
     http: httpSchema.default(httpSchema.parse({})),
     mesh: meshSchema.default(meshSchema.parse({})),
+    artifactsDir: z.string().default('artifacts').describe('Packages pushed to VMs without a route out; relative paths are under dataDir.'),
+    jobs: jobsSchema.default(jobsSchema.parse({})),
+    ssh: sshSchema.default(sshSchema.parse({})),
+    registry: registrySchema.default(registrySchema.parse({})),
+    notify: z
+      .object({ webhook: webhookSchema.optional() })
+      .strict()
+      .default({})
+      .describe('Where injection outcomes are announced; nothing is sent when absent.'),
   })
   .strict();
 

@@ -24,7 +24,7 @@ export function renderDependencies(config: Config): RenderDependencies {
     controlPlane: credentials,
     resolver: systemResolver,
     installScript: loadInstallScript(),
-    artifactsDir: resolveDataPath(config, 'artifacts'),
+    artifactsDir: resolveDataPath(config, config.artifactsDir),
     tokenLifetimeSeconds: Math.round(durationToMs(config.mesh.tokenLifetime) / 1000),
     now: Date.now,
   };
