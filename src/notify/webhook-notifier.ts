@@ -1,0 +1,253 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DeliveryReport, InjectionEvent, Notifier, NotifyOptions } from './notifier.js';
+
+/**
+ * Delivers injection events to the orchestrator as signed CloudEvents over HTTP POST.
+ * Retrying a POST is safe here only because the event id is stable: the receiver de-duplicates.
+ * Retries follow undici's rule (network errors, 408, 429, 5xx; Retry-After honoured); any other
+ * answer is final. The shared secret only ever feeds the HMAC: it is kept in a private field so
+ * it cannot reach a log line or an inspected object.
+ */
+
+export const SIGNATURE_HEADER = 'x-vmsi-signature';
+export const TIMESTAMP_HEADER = 'x-vmsi-timestamp';
+export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
+const SIGNATURE = /^sha256=([0-9a-f]{64})$/i;
+/** The three HTTP-date forms (RFC 9110 §5.6.7): IMF-fixdate, RFC 850, asctime (which has no zone and means GMT). */
+const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? [\w -]+ \d{2}:\d{2}:\d{2}( GMT| \d{4})$/;
+const RETRYABLE_STATUS = new Set([408, 429]);
+
+/** Capped exponential backoff, named as Temporal names its RetryPolicy fields. */
+export interface WebhookRetryPolicy {
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+}
+
+export const DEFAULT_WEBHOOK_RETRY_POLICY: WebhookRetryPolicy = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 60_000 };
+export const DEFAULT_WEBHOOK_DEADLINE_MS = 10 * 60_000;
+export const DEFAULT_WEBHOOK_ATTEMPT_TIMEOUT_MS = 10_000;
+
+/** Injected so backoff tests run instantly; `sleep` rejects when its signal aborts. */
+export interface WebhookClock {
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export const systemClock: WebhookClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => delay(ms, undefined, signal === undefined ? {} : { signal }),
+};
+
+export interface WebhookNotifierOptions {
+  url: string;
+  /** Shared HMAC-SHA256 key; copied, never logged. */
+  secret: Uint8Array;
+  /** How long one event is retried, from the first attempt. */
+  deadlineMs?: number;
+  /** Bounds one POST, response headers included. */
+  attemptTimeoutMs?: number;
+  retry?: Partial<WebhookRetryPolicy>;
+  clock?: WebhookClock;
+  logger?: Logger;
+}
+
+interface RetryResult {
+  kind: 'retry';
+  status?: number;
+  error: string;
+  retryAfterMs?: number;
+}
+
+type AttemptResult =
+  | { kind: 'delivered'; status: number }
+  | RetryResult
+  | { kind: 'rejected'; status: number; error: string }
+  | { kind: 'aborted'; error: string };
+
+/** One event's delivery: the same body (and so the same signature input) for every attempt. */
+interface DeliveryRun {
+  eventId: string;
+  body: string;
+  deadline: number;
+  signal: AbortSignal | undefined;
+}
+
+export class WebhookNotifier implements Notifier {
+  readonly #secret: Buffer;
+  private readonly url: URL;
+  /** Origin and path only: a query string may carry a receiver's token. */
+  private readonly target: string;
+  private readonly deadlineMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly retry: WebhookRetryPolicy;
+  private readonly clock: WebhookClock;
+  private readonly logger: Logger | undefined;
+
+  constructor(options: WebhookNotifierOptions) {
+    this.url = parseWebhookUrl(options.url);
+    this.target = `${this.url.origin}${this.url.pathname}`;
+    if (options.secret.length === 0) throw new AppError('INVALID_CONFIG', 'The webhook secret is empty.');
+    this.#secret = Buffer.from(options.secret);
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_WEBHOOK_DEADLINE_MS;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_WEBHOOK_ATTEMPT_TIMEOUT_MS;
+    this.retry = checkedRetryPolicy({ ...DEFAULT_WEBHOOK_RETRY_POLICY, ...options.retry });
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+  }
+
+  async notify(event: InjectionEvent, options: NotifyOptions = {}): Promise<DeliveryReport> {
+    const run: DeliveryRun = { eventId: event.id, body: JSON.stringify(event), deadline: this.clock.now() + this.deadlineMs, signal: options.signal };
+    const report: DeliveryReport = { delivered: false, attempts: 0 };
+    while (run.signal?.aborted !== true) {
+      report.attempts += 1;
+      const result = await this.attempt(run);
+      recordAttempt(report, result);
+      if (result.kind === 'delivered') return { ...report, delivered: true, deliveredAt: new Date(this.clock.now()).toISOString() };
+      if (result.kind !== 'retry') return { ...report, gaveUp: result.kind };
+      const stopped = await this.waitToRetry(run, report.attempts, result);
+      if (stopped !== undefined) return { ...report, gaveUp: stopped };
+    }
+    return { ...report, gaveUp: 'aborted' };
+  }
+
+  private async attempt(run: DeliveryRun): Promise<AttemptResult> {
+    const timeout = AbortSignal.timeout(Math.max(1, Math.min(this.attemptTimeoutMs, run.deadline - this.clock.now())));
+    try {
+      const response = await fetch(this.url, {
+        method: 'POST',
+        body: run.body,
+        headers: this.headers(run.body),
+        // A redirected POST becomes a GET in fetch; a receiver that redirects has moved, so treat it as final.
+        redirect: 'manual',
+        signal: run.signal === undefined ? timeout : AbortSignal.any([run.signal, timeout]),
+      });
+      await response.body?.cancel().catch(() => undefined);
+      return classifyResponse(response, this.clock.now());
+    } catch (error) {
+      if (run.signal?.aborted) return { kind: 'aborted', error: 'aborted' };
+      return { kind: 'retry', error: timeout.aborted ? 'timeout' : describeFetchError(error) };
+    }
+  }
+
+  /** Waits the backoff, or as long as Retry-After asks if that is longer; says why not when it cannot. */
+  private async waitToRetry(run: DeliveryRun, attempts: number, result: RetryResult): Promise<'deadline' | 'aborted' | undefined> {
+    const waitMs = Math.max(this.backoffMs(attempts), result.retryAfterMs ?? 0);
+    if (this.clock.now() + waitMs >= run.deadline) return 'deadline';
+    this.logger?.warn('Webhook delivery failed; retrying.', {
+      eventId: run.eventId,
+      target: this.target,
+      attempt: attempts,
+      status: result.status,
+      error: result.error,
+      retryInMs: waitMs,
+    });
+    return (await this.pause(waitMs, run.signal)) ? undefined : 'aborted';
+  }
+
+  private headers(body: string): Record<string, string> {
+    return {
+      'content-type': CLOUDEVENTS_CONTENT_TYPE,
+      'user-agent': 'vm-sidecar-injector',
+      [SIGNATURE_HEADER]: signBody(body, this.#secret),
+      // Not covered by the signature (the agreed format signs the body only); receivers that want
+      // replay protection check the signed `time` attribute and de-duplicate on `id`.
+      [TIMESTAMP_HEADER]: String(Math.floor(this.clock.now() / 1000)),
+    };
+  }
+
+  private backoffMs(attempts: number): number {
+    const { initialIntervalMs, backoffCoefficient, maximumIntervalMs } = this.retry;
+    return Math.min(initialIntervalMs * backoffCoefficient ** (attempts - 1), maximumIntervalMs);
+  }
+
+  /** False when the caller aborted while waiting. */
+  private async pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await this.clock.sleep(ms, signal);
+      return !signal?.aborted;
+    } catch (error) {
+      if (signal?.aborted) return false;
+      throw error;
+    }
+  }
+}
+
+/** A policy that never grows or never waits would hammer the receiver; refuse it at start-up. */
+function checkedRetryPolicy(policy: WebhookRetryPolicy): WebhookRetryPolicy {
+  const { initialIntervalMs, backoffCoefficient, maximumIntervalMs } = policy;
+  if (!(initialIntervalMs > 0 && backoffCoefficient >= 1 && maximumIntervalMs >= initialIntervalMs)) {
+    throw new AppError('INVALID_CONFIG', 'The webhook retry policy needs initialIntervalMs > 0, backoffCoefficient >= 1 and maximumIntervalMs >= initialIntervalMs.', {
+      details: { ...policy },
+    });
+  }
+  return policy;
+}
+
+function recordAttempt(report: DeliveryReport, result: AttemptResult): void {
+  if ('status' in result && result.status !== undefined) report.lastStatus = result.status;
+  else delete report.lastStatus;
+  if ('error' in result) report.lastError = result.error;
+  else delete report.lastError;
+}
+
+function classifyResponse(response: Response, nowMs: number): AttemptResult {
+  const { status } = response;
+  if (status >= 200 && status < 300) return { kind: 'delivered', status };
+  if (RETRYABLE_STATUS.has(status) || status >= 500) {
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), nowMs);
+    return retryAfterMs === undefined ? { kind: 'retry', status, error: `HTTP ${status}` } : { kind: 'retry', status, error: `HTTP ${status}`, retryAfterMs };
+  }
+  return { kind: 'rejected', status, error: `HTTP ${status}` };
+}
+
+/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is ignored. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Date.parse alone is lenient ("-5" is a year), so only the HTTP-date forms reach it.
+  const form = HTTP_DATE.exec(trimmed);
+  if (form === null) return undefined;
+  const at = Date.parse(form[2] === ' GMT' ? trimmed : `${trimmed} GMT`);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** undici wraps the socket error (ECONNREFUSED, ENOTFOUND, …) in `cause`; the errno is what an operator needs. */
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  if (cause instanceof Error) return cause.message;
+  return error instanceof Error ? error.message : 'unknown error';
+}
+
+function parseWebhookUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (cause) {
+    throw new AppError('INVALID_CONFIG', 'The webhook URL is not a URL.', { cause });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AppError('INVALID_CONFIG', 'The webhook URL must be http or https.');
+  // fetch refuses URLs with credentials, and they would be written wherever the URL is logged.
+  if (url.username !== '' || url.password !== '') throw new AppError('INVALID_CONFIG', 'The webhook URL must not contain credentials.');
+  return url;
+}
+
+/** `sha256=<hex HMAC-SHA256 of the exact body bytes>`. */
+export function signBody(rawBody: string | Uint8Array, secret: Uint8Array): string {
+  return `sha256=${createHmac('sha256', secret).update(rawBody).digest('hex')}`;
+}
+
+/** For receivers: checks X-Vmsi-Signature against the raw body in constant time. */
+export function verifySignature(rawBody: string | Uint8Array, header: string | null | undefined, secret: Uint8Array): boolean {
+  const match = SIGNATURE.exec(header?.trim() ?? '');
+  if (match === null || secret.length === 0) return false;
+  const given = Buffer.from(match[1] as string, 'hex');
+  const expected = createHmac('sha256', secret).update(rawBody).digest();
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
