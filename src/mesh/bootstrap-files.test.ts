@@ -81,3 +81,14 @@ describe('istioctl-compatible encodings', function () {
     expect(yaml).to.equal(`k:\n  e: ""\n  j: '{"a":"b"}'\n  "n": "15012"\n  p: plain\n  s: '*'\n  t: "true"\n  "y": "y"\n`);
   });
 });
+
+describe('bootstrap files for health-checked VMs', function () {
+  it('names the WorkloadEntry when the product registers a VM that has a probe', function () {
+    const input = validSpecInput();
+    const probed = parseInjectionSpec({ ...input, mesh: { ...input.mesh, probe: { httpGet: { port: 8080, path: '/ready' } } } });
+    const files = buildBootstrapFiles({ ...base, spec: probed, controlPlane: { meshConfig: {} } });
+    expect(files.clusterEnv).to.include('ISTIO_META_WORKLOAD_ENTRY=vm-app-198.51.100.10\n');
+    const autoRegistered = parseInjectionSpec({ ...input, mesh: { ...input.mesh, autoRegister: true, probe: { tcpSocket: { port: 8080 } } } });
+    expect(buildBootstrapFiles({ ...base, spec: autoRegistered, controlPlane: { meshConfig: {} } }).clusterEnv).not.to.include('ISTIO_META_WORKLOAD_ENTRY');
+  });
+});

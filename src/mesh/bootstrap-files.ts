@@ -5,20 +5,20 @@ import { splitHostPort } from '../network-address.js';
 import { stringifyLikeGoYaml } from './go-yaml.js';
 import { shellQuoteLikeIstioctl } from './shell-quote.js';
 import type { ControlPlaneSettings } from './mesh-credentials.js';
+import { workloadEntryName, workloadLabels } from './workload-objects.js';
 
 /**
  * The files `istioctl x workload entry configure` writes, computed the same way
  * (istioctl/pkg/workload/workload.go), plus the checks Istio users learned to need.
  * Deliberate differences, each documented in docs/bootstrap-files.md:
  * ISTIO_SVC_IP is always set; ISTIO_INBOUND_PORTS is ordered by port name (Go map order is random);
- * TRUST_DOMAIN falls back to cluster.local; dnsCapture false removes an inherited capture flag.
+ * TRUST_DOMAIN falls back to cluster.local; dnsCapture false removes an inherited capture flag;
+ * a manually registered VM with a probe names its WorkloadEntry (ISTIO_META_WORKLOAD_ENTRY).
  */
 
 export const ISTIO_DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const ISTIO_DEFAULT_CLUSTER_ID = 'Kubernetes';
 const ISTIOD_PORT = 15012;
-const CANONICAL_NAME_LABELS = ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app'];
-const CANONICAL_REVISION_LABELS = ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version'];
 
 export interface BootstrapInputs {
   spec: InjectionSpec;
@@ -118,14 +118,11 @@ function buildProxyConfig(spec: InjectionSpec, controlPlane: ControlPlaneSetting
 
 function workloadMetadata(spec: InjectionSpec, identity: MeshIdentity, meshId: string): Record<string, string> {
   const { mesh } = spec;
-  const labels: Record<string, string> = { ...mesh.labels };
-  const canonicalService = firstLabel(labels, CANONICAL_NAME_LABELS) ?? mesh.workloadGroup;
-  const canonicalRevision = firstLabel(labels, CANONICAL_REVISION_LABELS) ?? 'latest';
-  labels['service.istio.io/canonical-name'] = canonicalService;
-  labels['service.istio.io/canonical-revision'] = canonicalRevision;
+  // The same labels the WorkloadEntry carries, so the proxy and the registry describe one workload.
+  const labels = workloadLabels(spec);
   const metadata: Record<string, string> = {
-    CANONICAL_SERVICE: canonicalService,
-    CANONICAL_REVISION: canonicalRevision,
+    CANONICAL_SERVICE: labels['service.istio.io/canonical-name'] ?? mesh.workloadGroup,
+    CANONICAL_REVISION: labels['service.istio.io/canonical-revision'] ?? 'latest',
     POD_NAMESPACE: mesh.namespace,
     SERVICE_ACCOUNT: mesh.serviceAccount,
     TRUST_DOMAIN: identity.trustDomain,
@@ -141,6 +138,9 @@ function workloadMetadata(spec: InjectionSpec, identity: MeshIdentity, meshId: s
   if (podPorts.length > 0) metadata.ISTIO_META_POD_PORTS = JSON.stringify(podPorts);
   if (mesh.dnsCapture) metadata.ISTIO_META_DNS_CAPTURE = 'true';
   if (mesh.autoRegister) metadata.ISTIO_META_AUTO_REGISTER_GROUP = mesh.workloadGroup;
+  // istiod reports health for an entry it did not create only when the proxy names that entry
+  // (pilot/pkg/autoregistration); without it a probed VM's entry never turns Healthy.
+  else if (mesh.probe !== undefined) metadata.ISTIO_META_WORKLOAD_ENTRY = workloadEntryName(spec);
   return metadata;
 }
 
@@ -207,13 +207,6 @@ export function renderEnvFile(values: Record<string, string>): string {
   const lines = Object.entries(values).map(([key, value]) => `${key}=${shellQuoteLikeIstioctl(value)}`);
   lines.sort(compareBytes);
   return `${lines.join('\n')}\n`;
-}
-
-function firstLabel(labels: Record<string, string>, keys: string[]): string | undefined {
-  for (const key of keys) {
-    if (Object.hasOwn(labels, key)) return labels[key];
-  }
-  return undefined;
 }
 
 function sortedRecord(record: Record<string, string>): Record<string, string> {
