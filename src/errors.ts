@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'REGISTRY_FAILED'
   | 'NOTIFICATION_FAILED'
   | 'CONFLICT'
+  | 'SERVICE_UNREACHABLE'
   | 'INTERNAL';
 
 /** One problem with one field of an input; `path` is a JSON-pointer-like dotted path. */

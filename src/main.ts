@@ -1,20 +1,35 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadApiTokens } from './api/api-tokens.js';
 import { createApp } from './api/app.js';
 import { dataDirWritable } from './api/health-router.js';
-import { createServiceMetrics } from './api/metrics.js';
+import { createServiceMetrics, type ServiceMetrics } from './api/metrics.js';
 import { durationToMs, resolveDataPath, type Config } from './config.js';
-import type { Logger } from './log.js';
+import { AppError } from './errors.js';
+import { createInjectionSteps } from './injection/injection-steps.js';
+import { FailureAnnouncer, InjectionService } from './injection/injection-service.js';
+import { systemClock } from './jobs/clock.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { SqliteJobStore } from './jobs/sqlite-job-store.js';
+import { registerSecret, type Logger } from './log.js';
 import { FileMeshCredentials } from './mesh/file-mesh-credentials.js';
+import { FileMeshRegistry } from './mesh/file-mesh-registry.js';
+import type { Notifier } from './notify/notifier.js';
+import { WebhookNotifier } from './notify/webhook-notifier.js';
 import { loadInstallScript } from './render/injection-bundle.js';
 import { systemResolver, type RenderDependencies } from './render/render-injection.js';
+import { FileSecretResolver } from './secrets/file-secret-resolver.js';
+import { FileHostKeyStore } from './ssh/file-host-key-store.js';
+import { Ssh2VmShell } from './ssh/ssh2-vm-shell.js';
 
 export interface RunningService {
   url: string;
   close(): Promise<void>;
 }
+
+/** How long stop() lets a running step finish before aborting it; the job resumes at next start. */
+const STOP_GRACE_MS = 10_000;
 
 /** Wiring only: concrete adapters are chosen here and nowhere else. */
 export function renderDependencies(config: Config): RenderDependencies {
@@ -30,15 +45,82 @@ export function renderDependencies(config: Config): RenderDependencies {
   };
 }
 
+async function createNotifier(config: Config, logger: Logger): Promise<Notifier | undefined> {
+  const webhook = config.notify.webhook;
+  if (webhook === undefined) return undefined;
+  let secret: string;
+  try {
+    secret = (await readFile(webhook.secretFile, 'utf8')).trim();
+  } catch (cause) {
+    throw new AppError('INVALID_CONFIG', `Webhook secret file ${webhook.secretFile} cannot be read.`, { cause });
+  }
+  registerSecret(secret);
+  return new WebhookNotifier({ url: webhook.url, secret: Buffer.from(secret), deadlineMs: durationToMs(webhook.deadline), logger });
+}
+
+function observeJobs(metrics: ServiceMetrics, announcer: FailureAnnouncer): ConstructorParameters<typeof JobRunner>[0]['events'] {
+  return {
+    onTransition: (event) => {
+      metrics.jobTransitions.inc({ kind: event.job.kind, to: event.to });
+      announcer.onTransition(event);
+    },
+    onStepFinished: (event) => {
+      metrics.stepDuration.observe({ step: event.stepName, outcome: event.outcome }, event.durationMs / 1000);
+      if (event.outcome === 'retrying') metrics.stepRetries.inc({ step: event.stepName, code: event.error?.code ?? 'unknown' });
+    },
+  };
+}
+
+interface Engine {
+  service: InjectionService;
+  runner: JobRunner;
+  close(): Promise<void>;
+}
+
+async function startEngine(config: Config, logger: Logger, metrics: ServiceMetrics): Promise<Engine> {
+  const store = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
+  const notifier = await createNotifier(config, logger);
+  const announcer = new FailureAnnouncer({ ...(notifier === undefined ? {} : { notifier }), clock: systemClock, logger });
+  const shell = new Ssh2VmShell({
+    secrets: new FileSecretResolver({ secretsDir: resolveDataPath(config, config.ssh.secretsDir) }),
+    hostKeys: new FileHostKeyStore(resolveDataPath(config, config.ssh.knownHosts)),
+  });
+  const steps = createInjectionSteps({
+    render: renderDependencies(config),
+    shell,
+    registry: new FileMeshRegistry(resolveDataPath(config, config.registry.dir)),
+    ...(notifier === undefined ? {} : { notifier }),
+    remoteBundleDir: config.ssh.remoteBundleDir,
+    connectDeadlineMs: durationToMs(config.jobs.connectDeadline),
+    commandTimeoutMs: durationToMs(config.jobs.commandTimeout),
+    notifyDeadlineMs: config.notify.webhook === undefined ? 0 : durationToMs(config.notify.webhook.deadline),
+    clock: systemClock,
+  });
+  const runner = new JobRunner({ store, steps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
+  metrics.trackJobStates(store);
+  await runner.start();
+  return {
+    service: new InjectionService({ runner, store }),
+    runner,
+    close: async () => {
+      await runner.stop();
+      await announcer.settle();
+      await store.close();
+    },
+  };
+}
+
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { tokens, generatedFile } = await loadApiTokens(config);
   const metrics = createServiceMetrics();
+  const engine = await startEngine(config, logger, metrics);
   const app = createApp({
     config,
     logger,
     metrics,
     render: renderDependencies(config),
+    injections: engine.service,
     apiTokens: tokens,
     readinessChecks: [dataDirWritable(config.dataDir)],
   });
@@ -47,7 +129,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
   const url = `http://${host}:${port}`;
   logger.info('Service listening', { url, authMode: config.http.auth.mode, generatedTokenFile: generatedFile });
-  return { url, close: () => closeServer(server) };
+  return {
+    url,
+    close: async () => {
+      await closeServer(server);
+      await engine.close();
+    },
+  };
 }
 
 function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {

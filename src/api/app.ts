@@ -7,12 +7,16 @@ import { healthRouter, type ReadinessCheck } from './health-router.js';
 import type { ServiceMetrics } from './metrics.js';
 import { errorHandler, notFoundHandler } from './problem-details.js';
 import { renderRouter } from './render-router.js';
+import { injectionRouter } from './injection-router.js';
+import type { InjectionService } from '../injection/injection-service.js';
 
 export interface AppDependencies {
   config: Config;
   logger: Logger;
   metrics: ServiceMetrics;
   render: RenderDependencies;
+  /** Absent in render-only setups (tests of the dry run); the job routes then answer 404. */
+  injections?: InjectionService;
   apiTokens: ApiToken[];
   readinessChecks: ReadinessCheck[];
 }
@@ -43,6 +47,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(express.text({ limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml'] }));
   app.use(healthRouter(deps.readinessChecks, metrics.registry));
   app.use(renderRouter(deps.render, metrics, logger));
+  if (deps.injections !== undefined) app.use(injectionRouter(deps.injections));
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   return app;

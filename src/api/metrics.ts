@@ -1,10 +1,17 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { JOB_STATES } from '../jobs/job.js';
+import type { JobStore } from '../jobs/job-store.js';
 
 /** One registry per service instance, so tests can run several apps in one process. */
 export interface ServiceMetrics {
   registry: Registry;
   httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   renders: Counter<'delivery' | 'outcome'>;
+  jobTransitions: Counter<'kind' | 'to'>;
+  stepDuration: Histogram<'step' | 'outcome'>;
+  stepRetries: Counter<'step' | 'code'>;
+  /** Reports jobs by state from the store at each scrape. */
+  trackJobStates(store: JobStore): void;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
@@ -25,5 +32,25 @@ export function createServiceMetrics(): ServiceMetrics {
       labelNames: ['delivery', 'outcome'],
       registers: [registry],
     }),
+    jobTransitions: new Counter({ name: 'vmsi_job_transitions_total', help: 'Job state changes, by kind and new state.', labelNames: ['kind', 'to'], registers: [registry] }),
+    stepDuration: new Histogram({
+      name: 'vmsi_job_step_duration_seconds',
+      help: 'Duration of one step attempt, by step and outcome (succeeded, retrying, failed).',
+      labelNames: ['step', 'outcome'],
+      buckets: [0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+      registers: [registry],
+    }),
+    stepRetries: new Counter({ name: 'vmsi_job_step_retries_total', help: 'Step attempts that failed and were scheduled again, by error code.', labelNames: ['step', 'code'], registers: [registry] }),
+    trackJobStates: (store) => {
+      new Gauge({
+        name: 'vmsi_jobs',
+        help: 'Jobs in the store by state (the newest 1000 per state).',
+        labelNames: ['state'],
+        registers: [registry],
+        async collect(): Promise<void> {
+          for (const state of JOB_STATES) this.set({ state }, (await store.list({ state, limit: 1000 })).length);
+        },
+      });
+    },
   };
 }

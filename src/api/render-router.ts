@@ -1,8 +1,7 @@
 import { Router, type Request } from 'express';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
+import type { InjectionSpec } from '../injection-spec.js';
 import type { Logger } from '../log.js';
 import { sha256Hex } from '../log.js';
 import { renderCloudInitUserData } from '../render/cloud-init-user-data.js';
@@ -10,6 +9,7 @@ import { maskSecrets, type InjectionBundle } from '../render/injection-bundle.js
 import { renderInjection, type RenderDependencies } from '../render/render-injection.js';
 import { hasScope, requireScope } from './authentication.js';
 import type { ServiceMetrics } from './metrics.js';
+import { parseQuery, readSpecBody } from './spec-body.js';
 
 const renderQuerySchema = z
   .object({
@@ -34,31 +34,6 @@ export interface RenderResponse {
   userData?: string;
 }
 
-/** YAML is accepted too: administrators keep specs as YAML files. */
-function readSpecBody(req: Request): unknown {
-  if (req.is('application/yaml') || req.is('text/yaml') || req.is('application/x-yaml')) {
-    try {
-      return parseYaml(typeof req.body === 'string' ? req.body : '');
-    } catch (cause) {
-      throw new AppError('INVALID_REQUEST', 'The request body is not valid YAML.', { cause });
-    }
-  }
-  if (!req.is('application/json')) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the spec as application/json or application/yaml.');
-  }
-  return req.body;
-}
-
-function parseQuery(req: Request): z.infer<typeof renderQuerySchema> {
-  const parsed = renderQuerySchema.safeParse(req.query);
-  if (!parsed.success) {
-    throw new AppError('INVALID_REQUEST', 'The query parameters are invalid.', {
-      problems: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(query)', message: issue.message })),
-    });
-  }
-  return parsed.data;
-}
-
 function toView(bundle: InjectionBundle): RenderedFileView[] {
   return bundle.files.map((file) => {
     const isText = !file.name.endsWith('.deb') && !file.name.endsWith('.rpm');
@@ -73,7 +48,7 @@ function toView(bundle: InjectionBundle): RenderedFileView[] {
 }
 
 function specFromRequest(req: Request, delivery: InjectionSpec['delivery']['method'] | undefined): InjectionSpec {
-  const spec = parseInjectionSpec(readSpecBody(req));
+  const spec = readSpecBody(req);
   return delivery === undefined ? spec : { ...spec, delivery: { ...spec.delivery, method: delivery } };
 }
 
@@ -91,7 +66,7 @@ async function buildRenderResponse(spec: InjectionSpec, includeSecrets: boolean,
 export function renderRouter(deps: RenderDependencies, metrics: ServiceMetrics, logger: Logger): Router {
   const router = Router();
   router.post('/v1/render', requireScope('read'), async (req, res) => {
-    const query = parseQuery(req);
+    const query = parseQuery(req, renderQuerySchema);
     const spec = specFromRequest(req, query.delivery);
     const includeSecrets = query.includeSecrets === 'true';
     if (includeSecrets && !hasScope(res.locals.principal, 'secrets')) {

@@ -4,6 +4,8 @@ import { reportCliError } from './cli-errors.js';
 import { registerConfigCommand } from './config-check/config-check-command.js';
 import { registerRenderCommand } from './render/render-command.js';
 import { registerServeCommand } from './serve/serve-command.js';
+import { registerInjectCommands } from './inject/inject-command.js';
+import { registerJobCommands } from './jobs/jobs-command.js';
 
 const program = new Command('vmsi')
   .description('vm-sidecar-injector: brings OpenStack Tacker VMs into an Istio service mesh')
@@ -14,6 +16,8 @@ const program = new Command('vmsi')
 registerServeCommand(program);
 registerRenderCommand(program);
 registerConfigCommand(program);
+registerInjectCommands(program);
+registerJobCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import type { ApiToken } from '../../src/api/authentication.js';
 import { createServiceMetrics } from '../../src/api/metrics.js';
 import { configSchema, type Config } from '../../src/config.js';
 import type { RenderDependencies } from '../../src/render/render-injection.js';
+import type { InjectionService } from '../../src/injection/injection-service.js';
 import { createTestLogger } from './run-log.js';
 import { InMemoryMeshCredentials, StaticResolver } from './test-credentials.js';
 
@@ -18,7 +19,7 @@ export interface TestService {
 }
 
 /** The real express app on port 0 with in-memory adapters: tests speak HTTP to it. */
-export async function startTestService(overrides: { config?: Partial<Config>; render?: Partial<RenderDependencies> } = {}): Promise<TestService> {
+export async function startTestService(overrides: { config?: Partial<Config>; render?: Partial<RenderDependencies>; injections?: InjectionService } = {}): Promise<TestService> {
   const config: Config = { ...configSchema.parse({}), ...overrides.config };
   const credentials = new InMemoryMeshCredentials({ meshConfig: { trustDomain: 'cluster.local', defaultConfig: { discoveryAddress: 'istiod.istio-system.svc:15012' } } });
   const tokens: ApiToken[] = [
@@ -41,6 +42,7 @@ export async function startTestService(overrides: { config?: Partial<Config>; re
     },
     apiTokens: tokens,
     readinessChecks: [],
+    ...(overrides.injections === undefined ? {} : { injections: overrides.injections }),
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

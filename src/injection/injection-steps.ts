@@ -1,0 +1,214 @@
+import { AppError } from '../errors.js';
+import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
+import type { Clock } from '../jobs/clock.js';
+import type { JsonObject, JsonValue } from '../jobs/job.js';
+import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
+import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';
+import type { MeshRegistry } from '../mesh/mesh-registry.js';
+import { buildWorkloadEntry, buildWorkloadGroup, workloadEntryName } from '../mesh/workload-objects.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { InjectionBundle } from '../render/injection-bundle.js';
+import { INSTALL_SCRIPT_NAME } from '../render/injection-bundle.js';
+import { renderInjection, type RenderDependencies } from '../render/render-injection.js';
+import { deliverBundle, removeBundle, runInstallScript, type InstallMode, type InstallResult } from '../ssh/deliver-bundle.js';
+import type { VmSession, VmShell } from '../ssh/vm-shell.js';
+import { needsSudo, sshTargetOf } from './injection-target.js';
+import { buildOutcomeEvent, expectedSpiffeIdOf } from './injection-events.js';
+import { verifySidecar } from './sidecar-checks.js';
+
+export interface InjectionStepDependencies {
+  render: RenderDependencies;
+  shell: VmShell;
+  registry: MeshRegistry;
+  notifier?: Notifier;
+  /** Parent of the per-job bundle folder on the VM. */
+  remoteBundleDir: string;
+  /** How long a job keeps trying to reach a VM that is still booting, from the step's first attempt. */
+  connectDeadlineMs: number;
+  commandTimeoutMs: number;
+  notifyDeadlineMs: number;
+  clock: Clock;
+}
+
+/** What a job stores as input: the validated spec, which names secrets but never holds one. */
+export interface InjectionJobInput extends JsonObject {
+  spec: JsonObject;
+}
+
+export function specOf(context: StepContext): InjectionSpec {
+  return parseInjectionSpec(context.job.input.spec);
+}
+
+const SSH_CONNECT_ATTEMPT_TIMEOUT_MS = 20_000;
+const VERIFY_CONNECT_DEADLINE_MS = 120_000;
+
+/**
+ * The defaults each step runs with (docs/jobs.md). Attempt timeouts bound one try; deadlines bound
+ * the retries of a step from its first attempt; retryability is the error's own property.
+ */
+export function injectionStepPolicies(deps: Pick<InjectionStepDependencies, 'connectDeadlineMs' | 'commandTimeoutMs' | 'notifyDeadlineMs'>): Record<string, StepPolicy> {
+  const remoteWork = deps.connectDeadlineMs + deps.commandTimeoutMs;
+  return {
+    resolve: { attemptTimeoutMs: 30_000, retry: retryPolicy({ maximumAttempts: 3 }) },
+    credentials: { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 5_000 }), deadlineMs: 10 * 60_000 },
+    deliver: { attemptTimeoutMs: remoteWork + 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 2_000, maximumIntervalMs: 30_000 }), deadlineMs: remoteWork },
+    undo: { attemptTimeoutMs: remoteWork + 60_000, retry: retryPolicy({ maximumAttempts: 3, initialIntervalMs: 2_000 }), deadlineMs: remoteWork },
+    verify: { attemptTimeoutMs: VERIFY_CONNECT_DEADLINE_MS + 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 3_000 }), deadlineMs: 10 * 60_000 },
+    register: { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 8, initialIntervalMs: 2_000 }), deadlineMs: 10 * 60_000 },
+    deregister: { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 8, initialIntervalMs: 2_000 }), deadlineMs: 10 * 60_000 },
+    // The notifier retries inside one attempt until its own deadline; the job records the report.
+    notify: { attemptTimeoutMs: deps.notifyDeadlineMs + 30_000, retry: retryPolicy({ maximumAttempts: 1 }) },
+  };
+}
+
+function step(name: string, policies: Record<string, StepPolicy>, run: StepDefinition['run']): StepDefinition {
+  const policy = policies[name];
+  if (policy === undefined) throw new Error(`no policy for step ${name}`);
+  return { name, policy, run };
+}
+
+/** The deadline for reaching the VM counts from the step's first attempt, so retries cannot extend it. */
+function connectDeadline(context: StepContext, deps: InjectionStepDependencies): number {
+  const startedAt = context.job.steps.find((candidate) => candidate.name === context.stepName)?.startedAt ?? deps.clock.now();
+  return startedAt + deps.connectDeadlineMs;
+}
+
+async function withSession<T>(context: StepContext, deps: InjectionStepDependencies, deadlineMs: number, use: (session: VmSession) => Promise<T>): Promise<T> {
+  const spec = specOf(context);
+  const session = await deps.shell.connect(sshTargetOf(spec), {
+    deadlineMs,
+    attemptTimeoutMs: SSH_CONNECT_ATTEMPT_TIMEOUT_MS,
+    signal: context.signal,
+    onAttempt: (attempt, error) => {
+      if (error) context.appendLog(`ssh: connect attempt ${attempt} failed: ${error.code}: ${error.message}`);
+    },
+  });
+  try {
+    context.appendLog(`ssh: connected to ${spec.vm.address}, host key ${session.hostKeyFingerprint}`);
+    return await use(session);
+  } finally {
+    await session.close();
+  }
+}
+
+function remoteDirOf(context: StepContext, deps: InjectionStepDependencies): string {
+  return `${deps.remoteBundleDir}/${context.job.id}`;
+}
+
+async function runBundle(context: StepContext, deps: InjectionStepDependencies, bundle: InjectionBundle, mode: InstallMode): Promise<JsonObject> {
+  const spec = specOf(context);
+  const remoteDir = remoteDirOf(context, deps);
+  const options = { timeoutMs: deps.commandTimeoutMs, onLine: (_stream: 'stdout' | 'stderr', line: string) => context.appendLog(line), sudo: needsSudo(spec) };
+  return withSession(context, deps, connectDeadline(context, deps), async (session) => {
+    try {
+      await deliverBundle(session, bundle, remoteDir, options);
+      const result: InstallResult = await runInstallScript(session, remoteDir, mode, options);
+      return { hostKeyFingerprint: session.hostKeyFingerprint, result: { ...result } };
+    } finally {
+      // The bundle holds a live token: it never outlives the run, whatever the outcome.
+      await removeBundle(session, remoteDir).catch(() => undefined);
+    }
+  });
+}
+
+function removalBundle(deps: InjectionStepDependencies): InjectionBundle {
+  return {
+    files: [{ name: INSTALL_SCRIPT_NAME, content: deps.render.installScript, mode: 0o700, isSecret: false }],
+    identity: { trustDomain: '', clusterId: '', spiffeId: '', discoveryAddress: '' },
+  };
+}
+
+function resolveStep(policies: Record<string, StepPolicy>): StepDefinition {
+  return step('resolve', policies, (context) => {
+    const spec = specOf(context);
+    return Promise.resolve({ address: spec.vm.address, serverKey: sshTargetOf(spec).serverKey, vmName: spec.vm.name });
+  });
+}
+
+/** Checks that the control plane can issue this identity before touching the VM; the token is discarded. */
+function credentialsStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('credentials', policies, async (context) => {
+    const bundle = await renderInjection(specOf(context), deps.render);
+    return { ...bundle.identity };
+  });
+}
+
+/** Mints the token just before use (Istio users' lesson 1): boot and package download stay covered. */
+function deliverStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('deliver', policies, async (context) => {
+    const bundle = await renderInjection(specOf(context), deps.render);
+    return runBundle(context, deps, bundle, 'install');
+  });
+}
+
+function verifyStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('verify', policies, (context) =>
+    withSession(context, deps, deps.clock.now() + VERIFY_CONNECT_DEADLINE_MS, (session) =>
+      verifySidecar(session, {
+        spec: specOf(context),
+        expectedSpiffeId: expectedSpiffeIdOf(context.job, specOf(context)),
+        timeoutMs: 60_000,
+        appendLog: (line) => context.appendLog(line),
+      }),
+    ),
+  );
+}
+
+function registerStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('register', policies, async (context) => {
+    const spec = specOf(context);
+    const group = await deps.registry.ensureWorkloadGroup(buildWorkloadGroup(spec));
+    if (spec.mesh.autoRegister) return { workloadGroup: group, workloadEntry: workloadEntryName(spec), entry: 'left to istiod (auto-registration)' };
+    const entry = await deps.registry.applyWorkloadEntry(buildWorkloadEntry(spec));
+    return { workloadGroup: group, workloadEntry: workloadEntryName(spec), entry };
+  });
+}
+
+/**
+ * A VM that is already gone cannot be cleaned, but must still leave the mesh: the undo records that
+ * it was unreachable and the job goes on to deregister it.
+ */
+function undoStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('undo', policies, async (context) => {
+    try {
+      return await runBundle(context, deps, removalBundle(deps), 'remove');
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'SSH_CONNECT_FAILED' || deps.clock.now() < connectDeadline(context, deps)) throw error;
+      context.appendLog(`undo: the VM did not answer before the deadline (${error.message}); deregistering it anyway`);
+      return { vm: 'unreachable', reason: error.message };
+    }
+  });
+}
+
+function deregisterStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('deregister', policies, async (context) => {
+    const spec = specOf(context);
+    const name = workloadEntryName(spec);
+    return { workloadEntry: name, result: await deps.registry.deleteWorkloadEntry(spec.mesh.namespace, name) };
+  });
+}
+
+function notifyStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies, outcome: 'succeeded' | 'removed'): StepDefinition {
+  return step('notify', policies, async (context): Promise<JsonValue> => {
+    if (deps.notifier === undefined) return { delivered: false, skipped: 'no webhook configured' };
+    const event = buildOutcomeEvent({ job: context.job, spec: specOf(context), outcome, now: deps.clock.now() });
+    const report = await deps.notifier.notify(event, { signal: context.signal });
+    context.appendLog(`notify: ${event.type} ${report.delivered ? 'delivered' : `not delivered (${report.gaveUp ?? report.lastError ?? 'unknown'})`} after ${report.attempts} attempt(s)`);
+    return { eventId: event.id, ...report } as JsonObject;
+  });
+}
+
+export function createInjectionSteps(deps: InjectionStepDependencies): StepDefinitions {
+  const policies = injectionStepPolicies(deps);
+  return {
+    inject: [
+      resolveStep(policies),
+      credentialsStep(policies, deps),
+      deliverStep(policies, deps),
+      verifyStep(policies, deps),
+      registerStep(policies, deps),
+      notifyStep(policies, deps, 'succeeded'),
+    ],
+    remove: [resolveStep(policies), undoStep(policies, deps), deregisterStep(policies, deps), notifyStep(policies, deps, 'removed')],
+  };
+}
