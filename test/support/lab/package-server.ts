@@ -26,6 +26,11 @@ export interface PackageServer {
   publishPackage(debPath: string): Promise<string>;
   /** Every request served so far, oldest first, e.g. to assert that a VM downloaded a package. */
   requests(): readonly ServedRequest[];
+  /**
+   * Holds every request until released: freezes a VM mid-install (at its package download) so a
+   * test can cut its connection or crash the service at a known point.
+   */
+  hold(): RequestHold;
   close(): Promise<void>;
 }
 
@@ -90,6 +95,39 @@ async function writeAptIndexes(aptDir: string): Promise<void> {
   await writeFile(join(aptDir, 'Release'), `${release.join('\n')}\n`);
 }
 
+export interface RequestHold {
+  /** Resolves once a request is being held. */
+  arrived(): Promise<void>;
+  /** Lets held and later requests through. */
+  release(): void;
+}
+
+/** The one gate requests pass; open unless a test holds it. */
+class RequestGate {
+  private held: { open: Promise<void>; release: () => void; arrived: Promise<void>; signalArrival: () => void } | undefined;
+
+  hold(): RequestHold {
+    const open = Promise.withResolvers<void>();
+    const arrived = Promise.withResolvers<void>();
+    const held = { open: open.promise, release: open.resolve, arrived: arrived.promise, signalArrival: arrived.resolve };
+    this.held = held;
+    return {
+      arrived: () => held.arrived,
+      release: () => {
+        if (this.held === held) this.held = undefined;
+        held.release();
+      },
+    };
+  }
+
+  async pass(): Promise<void> {
+    const held = this.held;
+    if (held === undefined) return;
+    held.signalArrival();
+    await held.open;
+  }
+}
+
 class LabPackageServer implements PackageServer {
   readonly baseUrl: string;
   readonly aptSourceLine: string;
@@ -98,6 +136,7 @@ class LabPackageServer implements PackageServer {
     private readonly server: Server,
     private readonly servedDir: string,
     private readonly served: ServedRequest[],
+    private readonly gate: RequestGate,
   ) {
     const { address, port } = server.address() as AddressInfo;
     this.baseUrl = `http://${address}:${port}`;
@@ -124,6 +163,10 @@ class LabPackageServer implements PackageServer {
     return [...this.served];
   }
 
+  hold(): RequestHold {
+    return this.gate.hold();
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -137,8 +180,11 @@ export async function startPackageServer(address: string, servedDir: string): Pr
   sections.forEach((section) => mkdirSync(join(servedDir, section), { recursive: true }));
   await writeAptIndexes(join(servedDir, 'apt'));
   const served: ServedRequest[] = [];
+  const gate = new RequestGate();
   const server = createServer((request, response) => {
-    serve(servedDir, request, response)
+    gate
+      .pass()
+      .then(() => serve(servedDir, request, response))
       .then((status) => served.push({ method: request.method ?? '', path: requestPathname(request), status, remoteAddress: request.socket.remoteAddress ?? '' }))
       .catch(() => response.destroy());
   });
@@ -147,5 +193,5 @@ export async function startPackageServer(address: string, servedDir: string): Pr
     server.once('listening', resolve);
     server.once('error', (error) => reject(new LabError('The package server could not listen.', { address }, { cause: error })));
   });
-  return new LabPackageServer(server, servedDir, served);
+  return new LabPackageServer(server, servedDir, served, gate);
 }

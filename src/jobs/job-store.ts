@@ -1,0 +1,103 @@
+import { AppError } from '../errors.js';
+import type { Job, JobKind, JobState } from './job.js';
+
+export interface CreateJobResult {
+  job: Job;
+  /** False when a job with the same kind and idempotency key already existed; `job` is that job. */
+  created: boolean;
+}
+
+export interface JobListFilter {
+  state?: JobState | readonly JobState[];
+  kind?: JobKind;
+  subjectKey?: string;
+  /** Defaults to DEFAULT_LIST_LIMIT, capped at MAX_LIST_LIMIT. */
+  limit?: number;
+}
+
+export interface ClaimRequest {
+  now: number;
+  /**
+   * Turns the chosen job into its running form (the runner's transition, which checks and logs).
+   * Called inside the store's atomic section, so it must be synchronous and must not touch the store.
+   */
+  start(job: Job): Job;
+}
+
+export interface JobLogLine {
+  /** Epoch milliseconds. */
+  at: number;
+  line: string;
+}
+
+/**
+ * Durable jobs. One runner per store: claims are atomic, but a job left `running` is taken to be
+ * orphaned by a crash when a runner starts, which only holds while no other runner shares the store.
+ *
+ * Per-subject order: a job is claimable only while no older job of its subject is unfinished
+ * (pending, running, retry_wait or failed_temp). So jobs of one VM run one at a time and in the
+ * order they were created: a remove never runs in the backoff gap of an earlier inject (which
+ * would then register the VM again), and a failed_temp job holds its VM until an operator retries
+ * or abandons it, as Tacker's FAILED_TEMP holds a VNF.
+ */
+export interface JobStore {
+  /** Inserts the job, unless one with the same kind and idempotency key exists: then returns that one. A reused id is a CONFLICT. */
+  create(job: Job): Promise<CreateJobResult>;
+  get(jobId: string): Promise<Job | null>;
+  /** Newest first. */
+  list(filter?: JobListFilter): Promise<Job[]>;
+  /** Writes the job if `job.version` is the stored version (else CONFLICT); returns it with the next version. */
+  save(job: Job): Promise<Job>;
+  /**
+   * Atomically picks the oldest claimable job (pending, or retry_wait with nextAttemptAt <= now;
+   * per-subject order above), applies `start` and saves the result. Null when nothing is claimable.
+   */
+  claimNext(request: ClaimRequest): Promise<Job | null>;
+  /** Jobs left running, oldest first: after a crash, the work to resume. */
+  findRunning(): Promise<Job[]>;
+  /** The earliest nextAttemptAt later than `after` among jobs in retry_wait: when to wake up. */
+  earliestRetryAfter(after: number): Promise<number | null>;
+  /** Appends to the job's log, keeping only its newest lines (the store's tail bound). */
+  appendLog(jobId: string, lines: readonly JobLogLine[]): Promise<void>;
+  /** The log tail, oldest line first. */
+  readLog(jobId: string): Promise<JobLogLine[]>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_LOG_TAIL_LINES = 500;
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1_000;
+
+export function listLimit(filter: JobListFilter): number {
+  return Math.min(Math.max(filter.limit ?? DEFAULT_LIST_LIMIT, 1), MAX_LIST_LIMIT);
+}
+
+export function filterStates(filter: JobListFilter): readonly JobState[] | undefined {
+  if (filter.state === undefined) return undefined;
+  return typeof filter.state === 'string' ? [filter.state] : filter.state;
+}
+
+/** Unfinished states hold a subject against newer jobs (see JobStore). */
+export const SUBJECT_HOLDING_STATES: readonly JobState[] = ['pending', 'running', 'retry_wait', 'failed_temp'];
+
+/** Guards the store against a `start` callback that returned something other than the claimed job, running. */
+export function assertStarted(claimed: Job, started: Job): Job {
+  if (started.id !== claimed.id || started.state !== 'running' || started.version !== claimed.version) {
+    throw new AppError('INTERNAL', 'Claim callback must return the claimed job in state running.', { details: { jobId: claimed.id } });
+  }
+  return started;
+}
+
+export function jobNotFound(jobId: string): AppError {
+  return new AppError('NOT_FOUND', `Job ${jobId} does not exist.`, { details: { jobId } });
+}
+
+export function duplicateJob(jobId: string): AppError {
+  return new AppError('CONFLICT', `Job ${jobId} already exists.`, { details: { jobId } });
+}
+
+export function staleVersion(job: Job, storedVersion: number): AppError {
+  return new AppError('CONFLICT', `Job ${job.id} was changed by someone else (version ${job.version}, stored ${storedVersion}).`, {
+    details: { jobId: job.id, version: job.version, storedVersion },
+  });
+}

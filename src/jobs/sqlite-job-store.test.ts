@@ -1,0 +1,93 @@
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { AppError } from '../errors.js';
+import { newJob } from './job.js';
+import { SqliteJobStore } from './sqlite-job-store.js';
+
+const NOW = Date.UTC(2026, 4, 1, 10);
+
+describe('SqliteJobStore on disk', function () {
+  let dir: string;
+  let file: string;
+
+  beforeEach(function () {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-sqlite-jobs-'));
+    file = path.join(dir, 'jobs.sqlite');
+  });
+
+  afterEach(function () {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function job(): ReturnType<typeof newJob> {
+    return newJob({ kind: 'inject', subjectKey: 'server-a', input: { vdu: 'VDU1' }, stepNames: ['resolve'], now: NOW });
+  }
+
+  it('runs in WAL mode with a write-ahead log file next to the database', async function () {
+    const store = SqliteJobStore.open({ path: file });
+    await store.create(job());
+    expect(store.journalMode()).to.equal('wal');
+    expect(existsSync(`${file}-wal`)).to.equal(true);
+    await store.close();
+  });
+
+  it('sets a busy timeout and creates the schema at version 1 on open', async function () {
+    const store = SqliteJobStore.open({ path: file, busyTimeoutMs: 1_234 });
+    expect(store.schemaVersion()).to.equal(1);
+    expect(store.busyTimeoutMs()).to.equal(1_234);
+    await store.close();
+    const db = new DatabaseSync(file);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
+    db.close();
+    expect(tables.map((table) => table.name)).to.include.members(['jobs', 'job_log', 'schema_version']);
+    const again = SqliteJobStore.open({ path: file, busyTimeoutMs: 1_234 });
+    expect(again.schemaVersion(), 'reopening does not migrate twice').to.equal(1);
+    await again.close();
+  });
+
+  it('keeps jobs and logs across close and reopen', async function () {
+    const first = SqliteJobStore.open({ path: file });
+    const { job: created } = await first.create(job());
+    await first.appendLog(created.id, [{ at: NOW, line: 'step resolve: attempt 1 started' }]);
+    await first.close();
+    const second = SqliteJobStore.open({ path: file });
+    expect(await second.get(created.id)).to.deep.equal(created);
+    expect(await second.readLog(created.id)).to.deep.equal([{ at: NOW, line: 'step resolve: attempt 1 started' }]);
+    await second.close();
+  });
+
+  it('lets a second connection read while the first holds the file (API and CLI beside the runner)', async function () {
+    const writer = SqliteJobStore.open({ path: file });
+    const reader = SqliteJobStore.open({ path: file });
+    const { job: created } = await writer.create(job());
+    expect((await reader.get(created.id))?.id).to.equal(created.id);
+    await writer.close();
+    await reader.close();
+  });
+
+  it('refuses a database written by a newer release', async function () {
+    const store = SqliteJobStore.open({ path: file });
+    await store.close();
+    const db = new DatabaseSync(file);
+    db.exec('INSERT INTO schema_version (version) VALUES (99)');
+    db.close();
+    expect(() => SqliteJobStore.open({ path: file }))
+      .to.throw(AppError)
+      .with.property('message')
+      .that.matches(/schema version 99/);
+  });
+
+  it('reports a store failure as an AppError, e.g. after close', async function () {
+    const store = SqliteJobStore.open({ path: file });
+    await store.close();
+    try {
+      await store.get('anything');
+      expect.fail('expected an error');
+    } catch (error) {
+      expect(error).to.be.instanceOf(AppError).with.property('code', 'INTERNAL');
+    }
+  });
+});
