@@ -45,17 +45,26 @@ export function renderDependencies(config: Config): RenderDependencies {
   };
 }
 
+function withoutTrailingLineBreak(bytes: Buffer): Buffer {
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
+  return bytes.subarray(0, end);
+}
+
 async function createNotifier(config: Config, logger: Logger): Promise<Notifier | undefined> {
   const webhook = config.notify.webhook;
   if (webhook === undefined) return undefined;
-  let secret: string;
+  let raw: Buffer;
   try {
-    secret = (await readFile(webhook.secretFile, 'utf8')).trim();
+    raw = await readFile(webhook.secretFile);
   } catch (cause) {
     throw new AppError('INVALID_CONFIG', `Webhook secret file ${webhook.secretFile} cannot be read.`, { cause });
   }
-  registerSecret(secret);
-  return new WebhookNotifier({ url: webhook.url, secret: Buffer.from(secret), deadlineMs: durationToMs(webhook.deadline), logger });
+  // The key is bytes, not text: only a trailing line break (an editor's) is dropped, nothing decoded.
+  const secret = withoutTrailingLineBreak(raw);
+  if (secret.length < 16) throw new AppError('INVALID_CONFIG', `Webhook secret in ${webhook.secretFile} is shorter than 16 bytes.`);
+  registerSecret(secret.toString('utf8'));
+  return new WebhookNotifier({ url: webhook.url, secret, deadlineMs: durationToMs(webhook.deadline), logger });
 }
 
 function observeJobs(metrics: ServiceMetrics, announcer: FailureAnnouncer): ConstructorParameters<typeof JobRunner>[0]['events'] {
