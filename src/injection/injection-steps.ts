@@ -12,7 +12,7 @@ import { INSTALL_SCRIPT_NAME } from '../render/injection-bundle.js';
 import { renderInjection, type RenderDependencies } from '../render/render-injection.js';
 import { deliverBundle, removeBundle, runInstallScript, type InstallMode, type InstallResult } from '../ssh/deliver-bundle.js';
 import type { VmSession, VmShell } from '../ssh/vm-shell.js';
-import { needsSudo, sshTargetOf } from './injection-target.js';
+import { sshTargetOf } from './injection-target.js';
 import { buildOutcomeEvent, expectedSpiffeIdOf } from './injection-events.js';
 import { verifySidecar } from './sidecar-checks.js';
 
@@ -96,9 +96,8 @@ function remoteDirOf(context: StepContext, deps: InjectionStepDependencies): str
 }
 
 async function runBundle(context: StepContext, deps: InjectionStepDependencies, bundle: InjectionBundle, mode: InstallMode): Promise<JsonObject> {
-  const spec = specOf(context);
   const remoteDir = remoteDirOf(context, deps);
-  const options = { timeoutMs: deps.commandTimeoutMs, onLine: (_stream: 'stdout' | 'stderr', line: string) => context.appendLog(line), sudo: needsSudo(spec) };
+  const options = { timeoutMs: deps.commandTimeoutMs, onLine: (_stream: 'stdout' | 'stderr', line: string) => context.appendLog(line) };
   return withSession(context, deps, connectDeadline(context, deps), async (session) => {
     try {
       await deliverBundle(session, bundle, remoteDir, options);
@@ -194,7 +193,7 @@ function notifyStep(policies: Record<string, StepPolicy>, deps: InjectionStepDep
     const event = buildOutcomeEvent({ job: context.job, spec: specOf(context), outcome, now: deps.clock.now() });
     const report = await deps.notifier.notify(event, { signal: context.signal });
     context.appendLog(`notify: ${event.type} ${report.delivered ? 'delivered' : `not delivered (${report.gaveUp ?? report.lastError ?? 'unknown'})`} after ${report.attempts} attempt(s)`);
-    return { eventId: event.id, ...report } as JsonObject;
+    return { eventId: event.id, ...report };
   });
 }
 

@@ -27,10 +27,13 @@ function field(value: JsonValue | undefined, key: string): string | undefined {
   return typeof inner === 'string' ? inner : undefined;
 }
 
+function section(spec: JsonValue | undefined, key: string): JsonValue | undefined {
+  return typeof spec === 'object' && spec !== null && !Array.isArray(spec) ? spec[key] : undefined;
+}
+
 export function toJobView(job: Job, log?: readonly JobLogLine[]): JobView {
-  const spec = job.input.spec;
-  const vm = typeof spec === 'object' && spec !== null && !Array.isArray(spec) ? spec.vm : undefined;
-  const mesh = typeof spec === 'object' && spec !== null && !Array.isArray(spec) ? spec.mesh : undefined;
+  const vm = section(job.input.spec, 'vm');
+  const mesh = section(job.input.spec, 'mesh');
   const serverId = field(vm, 'serverId');
   return {
     id: job.id,
@@ -40,16 +43,7 @@ export function toJobView(job: Job, log?: readonly JobLogLine[]): JobView {
     subjectKey: job.subjectKey,
     vm: { name: field(vm, 'name') ?? '', address: field(vm, 'address') ?? '', ...(serverId === undefined ? {} : { serverId }) },
     mesh: { namespace: field(mesh, 'namespace') ?? '', workloadGroup: field(mesh, 'workloadGroup') ?? '' },
-    steps: job.steps.map((step) => ({
-      name: step.name,
-      state: step.state,
-      attempts: step.attempts,
-      startedAt: iso(step.startedAt),
-      finishedAt: iso(step.finishedAt),
-      durationMs: step.durationMs,
-      lastError: step.lastError,
-      output: step.output,
-    })),
+    steps: job.steps.map((step) => ({ ...step, startedAt: iso(step.startedAt), finishedAt: iso(step.finishedAt) })),
     lastError: job.lastError,
     nextAttemptAt: iso(job.nextAttemptAt),
     createdAt: new Date(job.createdAt).toISOString(),
