@@ -61,7 +61,14 @@ readonly MANAGED_DESTS=(/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh
 readonly MANAGED_MODES=(0644 0644 0644 0400)
 
 readonly STATE_SCALAR_KEYS=(SPIFFE_ID PACKAGE_FORMAT PACKAGE_NAME PACKAGE_VERSION PACKAGE_SHA256
-  PACKAGE_INSTALLED USER_CREATED GROUP_CREATED ETC_ISTIO_LINK_CREATED SERVICE_ENABLED)
+  PACKAGE_INSTALLED USER_CREATED GROUP_CREATED ETC_ISTIO_LINK_CREATED SERVICE_ENABLED SSH_GUARD_ADDED)
+
+# Istio excludes inbound port 22 from capture, but not the replies sshd sends. A session opened
+# before the kernel tracked connections (nothing used netfilter yet) looks new to conntrack once
+# istio's nat rules appear, so its next reply is redirected to :15001 and the session is reset:
+# the very session running this install, or the one an operator needs to repair a bad rollout.
+# This rule, first in nat OUTPUT, lets sshd's traffic bypass the capture.
+readonly SSH_GUARD_RULE=(-p tcp --sport 22 -m comment --comment vm-sidecar-injector-ssh-guard -j RETURN)
 
 readonly SHA256_RE='^[0-9a-f]{64}$'
 readonly SPIFFE_RE='^spiffe://[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+$'
@@ -118,6 +125,7 @@ RUN_ENABLED=0
 RUN_STARTED=0
 RUN_RESTARTED=0
 RUN_HOSTS_WRITTEN=0
+RUN_SSH_GUARD_ADDED=0
 UNDO_FAILURES=()
 
 # ---------------------------------------------------------------------------------------------
@@ -1009,6 +1017,36 @@ start_istio() {
   fi
 }
 
+ssh_guard_tools() {
+  local tool
+  for tool in iptables ip6tables; do
+    if has_command "$tool" && "$tool" -t nat -S >/dev/null 2>&1; then printf '%s\n' "$tool"; fi
+  done
+}
+
+add_ssh_guard() {
+  local tool
+  while IFS= read -r tool; do
+    if "$tool" -t nat -C OUTPUT "${SSH_GUARD_RULE[@]}" 2>/dev/null; then continue; fi
+    RUN_SSH_GUARD_ADDED=1
+    ST[SSH_GUARD_ADDED]=1
+    save_state
+    "$tool" -t nat -I OUTPUT 1 "${SSH_GUARD_RULE[@]}" || fail "$tool could not add the SSH guard rule"
+    CHANGED=1
+    log "$tool: SSH replies bypass the capture"
+  done < <(ssh_guard_tools)
+}
+
+remove_ssh_guard() {
+  local tool
+  while IFS= read -r tool; do
+    while "$tool" -t nat -C OUTPUT "${SSH_GUARD_RULE[@]}" 2>/dev/null; do
+      "$tool" -t nat -D OUTPUT "${SSH_GUARD_RULE[@]}"
+      log "$tool: removed the SSH guard rule"
+    done
+  done < <(ssh_guard_tools)
+}
+
 # Polls until the agent reports ready (503 until its first certificate arrives), bounded by
 # READY_TIMEOUT_SECONDS.
 wait_until_ready() {
@@ -1194,6 +1232,7 @@ rollback_run() {
   if ((RUN_STARTED == 1 || RUN_RESTARTED == 1)); then undo_step stop_istio; fi
   if ((RUN_ENABLED == 1)); then undo_step disable_istio; fi
   if ((RUN_STARTED == 1 || RUN_RESTARTED == 1)); then undo_step flush_istio_chains; fi
+  if ((RUN_SSH_GUARD_ADDED == 1)); then undo_step remove_ssh_guard; fi
   undo_step restore_files "$WORK_DIR/run-backup" "${RUN_FILES[@]}"
   undo_step restore_owners "$WORK_DIR/owners.list"
   if ((RUN_HOSTS_WRITTEN == 1)); then undo_step restore_run_hosts; fi
@@ -1243,6 +1282,7 @@ cmd_install() {
   STEP=hosts
   update_hosts
   STEP=service
+  add_ssh_guard
   start_istio
   STEP=ready
   wait_until_ready
@@ -1253,6 +1293,7 @@ remove_recorded_install() {
   undo_step stop_istio
   if [[ ${ST[SERVICE_ENABLED]:-0} == 1 ]]; then undo_step disable_istio; fi
   undo_step flush_istio_chains
+  undo_step remove_ssh_guard
   undo_step restore_files "$BACKUP_DIR" "${ST_FILES[@]}"
   undo_step restore_owners "$OWNERS_FILE"
   undo_step strip_tagged_hosts_lines

@@ -209,6 +209,12 @@ describe('install-sidecar.sh on a lab VM', function () {
       expect(await runIn(vm, ['find', '/var/lib/istio', '/etc/certs', '/var/run/secrets/', '-perm', '-o+w', '!', '-type', 'l'])).to.equal('');
     });
 
+    it('keeps SSH replies out of the capture with one guard rule ahead of istio', async function () {
+      const output = (await runIn(vm, ['iptables', '-t', 'nat', '-S', 'OUTPUT'])).split('\n').filter((line) => line.startsWith('-A OUTPUT'));
+      expect(output[0]).to.include('--sport 22').and.to.include('vm-sidecar-injector-ssh-guard');
+      expect(output.filter((line) => line.includes('ssh-guard'))).to.have.length(1);
+    });
+
     it('adds exactly one tagged hosts line for istiod', async function () {
       const hosts = await readFile(join(vm.rootDir, 'etc/hosts'), 'utf8');
       expect(taggedHostsLines(hosts)).to.deep.equal([tagLine(lab.bridgeAddress)]);
@@ -259,7 +265,9 @@ describe('install-sidecar.sh on a lab VM', function () {
       expect(removal.code, removal.stdout).to.equal(0);
       expect(removal.result).to.deep.equal({ status: 'removed', changed: true, spiffeId, reason: '' });
       expect(treeDiff(pristine, await snapshotTree(vm), { ignore: rewrittenByPackageTools })).to.deep.equal([]);
-      expect(await runIn(vm, ['iptables-save', '-t', 'nat'])).not.to.include('ISTIO_');
+      const nat = await runIn(vm, ['iptables-save', '-t', 'nat']);
+      expect(nat).not.to.include('ISTIO_');
+      expect(nat).not.to.include('ssh-guard');
       expect(await runIn(vm, ['getent', 'passwd', 'istio-proxy'])).to.equal(' (exit 2)');
     });
 

@@ -391,13 +391,6 @@ describe('SSH adapter against real OpenSSH (integration, root)', function () {
       const remoteDir = '/run/vmsi/bundle-job-1';
       // A stale directory from a crashed run, owned by the login user: replaced, not reused.
       await vm.run(['install', '-d', '-o', user, '-m', '0777', remoteDir]);
-      // KNOWN ISSUE (reported to the install script's owner): a VM whose kernel does not track
-      // connections yet (no conntrack-using rule, as on these VMs and firewall-less cloud images)
-      // picks our SSH session up mid-stream once istio's nat rules appear; if the VM sends the next
-      // packet, nat OUTPUT's ISTIO_OUTPUT redirects it to 15001 and the session is reset. A
-      // conntrack rule before the install makes the session tracked first, as a firewall would.
-      await vm.run(['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP']);
-
       await deliverBundle(session, await bundleFor(vm, deb.sha256), remoteDir, { timeoutMs: 30_000 });
       const listing = await vm.run(['sh', '-c', `cd ${remoteDir} && stat -c '%n %U:%G %a' . * | sort`]);
       expect(listing.stdout.trim().split('\n')).to.deep.equal([
