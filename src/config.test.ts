@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { durationToMs, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
+import { durationToMs } from './duration.js';
 
 describe('config', function () {
   it('runs on embedded defaults with no file and no environment', function () {

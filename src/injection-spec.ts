@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './config.js';
+import { durationSchema } from './duration.js';
 import { AppError } from './errors.js';
 import { dnsLabelSchema, dnsSubdomainSchema, labelsSchema } from './kubernetes-names.js';
 import { hostOrIpSchema, hostPortSchema, hostnameSchema, ipAddressSchema } from './network-address.js';

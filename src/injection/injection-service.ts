@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import type { InjectionSpec } from '../injection-spec.js';
-import type { Clock } from '../jobs/clock.js';
+import type { Clock } from '../clock.js';
 import type { JobKind, JobState, JsonObject } from '../jobs/job.js';
 import type { JobRunner, JobTransitionEvent } from '../jobs/job-runner.js';
 import type { JobStore } from '../jobs/job-store.js';

@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
-import type { Clock } from '../jobs/clock.js';
+import type { Clock } from '../clock.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
 import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
 import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';

@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import { redactText, type Logger } from '../log.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import {
   nextStepIndex,
   skipPendingSteps,

@@ -154,7 +154,7 @@ async function runUntilKilled(file: string): Promise<{ jobId: string; pid: numbe
   const code = `
     const { SqliteJobStore } = await import(${module('sqlite-job-store.ts')});
     const { JobRunner } = await import(${module('job-runner.ts')});
-    const { systemClock } = await import(${module('clock.ts')});
+    const { systemClock } = await import(${module('../clock.ts')});
     const { createLogger } = await import(${module('../log.ts')});
     const policy = { attemptTimeoutMs: 600000, retry: { initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 1000, maximumAttempts: 3 } };
     const steps = [

@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { pause, type Clock } from './clock.js';
+import { pause, type Clock } from '../clock.js';
 import { newJob, skipPendingSteps, transition, type Job, type JobKind, type JobState, type JsonObject } from './job.js';
 import { JobExecution, type ExecutionDependencies } from './job-execution.js';
 import { jobNotFound, type CreateJobResult, type JobStore } from './job-store.js';

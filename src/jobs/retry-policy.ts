@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema, durationToMs } from '../config.js';
+import { durationSchema, durationToMs } from '../duration.js';
 import { AppError } from '../errors.js';
 import { formatZodProblems } from '../validation.js';
 

@@ -1,6 +1,6 @@
 import { AppError, toAppError } from '../errors.js';
 import { redact } from '../log.js';
-import { pause } from './clock.js';
+import { pause } from '../clock.js';
 import type { JsonValue } from './job.js';
 import type { StepContext, StepDefinition } from './step-definition.js';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import type { Job, JobError, JobKind, JobState, JsonValue } from './job.js';
 import type { StepPolicy } from './retry-policy.js';
 

@@ -4,7 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { createInjectionEvent, injectionEventId, type InjectionEvent, type InjectionEventData } from './notifier.js';
-import { WebhookNotifier, parseRetryAfter, signBody, verifySignature, type WebhookClock } from './webhook-notifier.js';
+import { WebhookNotifier, parseRetryAfter, signBody, verifySignature } from './webhook-notifier.js';
+import type { Clock } from '../clock.js';
 import { createTestLogger, readRunLog } from '../../test/support/run-log.js';
 
 const SECRET = Buffer.from('vmsi-test-webhook-secret-7c1d0f5e9b');
@@ -55,7 +56,7 @@ async function refusedUrl(): Promise<string> {
   return `http://127.0.0.1:${port}/events`;
 }
 
-function fakeClock(): WebhookClock & { sleeps: number[] } {
+function fakeClock(): Clock & { sleeps: number[] } {
   let now = START;
   const sleeps: number[] = [];
   return {
@@ -199,7 +200,7 @@ describe('WebhookNotifier', function () {
     const target = await receiver([status(503)]);
     const controller = new AbortController();
     const clock = fakeClock();
-    const { sleep } = clock;
+    const sleep = clock.sleep.bind(clock);
     clock.sleep = (ms, signal) => {
       controller.abort();
       return sleep(ms, signal);

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { DeliveryReport, InjectionEvent, Notifier, NotifyOptions } from './notifier.js';
 
 /**
@@ -31,17 +31,6 @@ export const DEFAULT_WEBHOOK_RETRY_POLICY: WebhookRetryPolicy = { initialInterva
 export const DEFAULT_WEBHOOK_DEADLINE_MS = 10 * 60_000;
 export const DEFAULT_WEBHOOK_ATTEMPT_TIMEOUT_MS = 10_000;
 
-/** Injected so backoff tests run instantly; `sleep` rejects when its signal aborts. */
-export interface WebhookClock {
-  now: () => number;
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-}
-
-export const systemClock: WebhookClock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) => delay(ms, undefined, signal === undefined ? {} : { signal }),
-};
-
 export interface WebhookNotifierOptions {
   url: string;
   /** Shared HMAC-SHA256 key; copied, never logged. */
@@ -51,7 +40,8 @@ export interface WebhookNotifierOptions {
   /** Bounds one POST, response headers included. */
   attemptTimeoutMs?: number;
   retry?: Partial<WebhookRetryPolicy>;
-  clock?: WebhookClock;
+  /** Injected so backoff tests run instantly. */
+  clock?: Clock;
   logger?: Logger;
 }
 
@@ -84,7 +74,7 @@ export class WebhookNotifier implements Notifier {
   private readonly deadlineMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly retry: WebhookRetryPolicy;
-  private readonly clock: WebhookClock;
+  private readonly clock: Clock;
   private readonly logger: Logger | undefined;
 
   constructor(options: WebhookNotifierOptions) {

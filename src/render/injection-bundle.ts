@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { InjectionSpec } from '../injection-spec.js';
-import { durationToMs } from '../config.js';
+import { durationToMs } from '../duration.js';
 import { sha256Hex } from '../log.js';
 import type { BootstrapFiles, MeshIdentity } from '../mesh/bootstrap-files.js';
 

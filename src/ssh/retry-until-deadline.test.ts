@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { AppError } from '../errors.js';
-import type { Clock } from '../jobs/clock.js';
+import type { Clock } from '../clock.js';
 import { backoffDelayMs, retryUntilDeadline, type BackoffPolicy } from './retry-until-deadline.js';
 
 /** Time moves only when the code under test sleeps; every sleep is recorded. */

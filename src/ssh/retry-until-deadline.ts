@@ -1,5 +1,5 @@
 import { AppError, toAppError } from '../errors.js';
-import type { Clock } from '../jobs/clock.js';
+import type { Clock } from '../clock.js';
 
 /** Capped exponential backoff between attempts; the deadline, not a count, ends the retries. */
 export interface BackoffPolicy {

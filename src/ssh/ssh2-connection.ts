@@ -106,14 +106,18 @@ interface Ssh2Error {
 export function toConnectError(error: unknown, params: { endpoint: SshEndpoint; hop: Hop }): AppError {
   if (isAppError(error)) return error;
   const { level, code, message } = (error ?? {}) as Ssh2Error;
-  const details = { host: params.endpoint.host, port: params.endpoint.port, hop: params.hop, reason: redactText(String(message ?? error)) };
+  const { endpoint, hop } = params;
+  const details = { host: endpoint.host, port: endpoint.port, hop, reason: redactText(String(message ?? error)) };
+  // Job records keep only the message: it must name the server, so an operator knows which VM to look at.
+  const where = `${endpoint.user}@${endpoint.host}:${endpoint.port}${hop === 'jump' ? ' (jump host)' : ''}`;
   if (level === 'client-authentication') {
     // Cloud-init may not have installed the key yet; the connect deadline bounds how long that is believed.
-    return new AppError('SSH_AUTH_FAILED', 'The SSH server did not accept the key.', { retryable: true, details, cause: error });
+    return new AppError('SSH_AUTH_FAILED', `The SSH server ${where} did not accept the key.`, { retryable: true, details, cause: error });
   }
-  return new AppError('SSH_CONNECT_FAILED', 'The SSH connection could not be established.', {
+  const failure = failureKind(level, code);
+  return new AppError('SSH_CONNECT_FAILED', `SSH to ${where} could not be established (${failure}).`, {
     retryable: true,
-    details: { ...details, failure: failureKind(level, code) },
+    details: { ...details, failure },
     cause: error,
   });
 }

@@ -3,7 +3,7 @@ import ssh2 from 'ssh2';
 import type { Client, ParsedKey } from 'ssh2';
 import { AppError } from '../errors.js';
 import { describeSecretReference, type SecretResolver } from '../secrets/secret-resolver.js';
-import { systemClock, type Clock } from '../jobs/clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { HostKeyStore } from './host-key-store.js';
 import { HostKeyVerifier } from './host-key-verifier.js';
 import { defaultConnectBackoff, retryUntilDeadline, throwIfAborted, type BackoffPolicy } from './retry-until-deadline.js';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInjectionSteps, type InjectionStepDependencies } from '../../src/injection/injection-steps.js';
 import { InjectionService } from '../../src/injection/injection-service.js';
-import { systemClock } from '../../src/jobs/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { JobRunner } from '../../src/jobs/job-runner.js';
 import { SqliteJobStore } from '../../src/jobs/sqlite-job-store.js';
 import { FileMeshRegistry } from '../../src/mesh/file-mesh-registry.js';

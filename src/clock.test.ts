@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { pause, systemClock, type Clock } from './clock.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from './jobs/manual-clock.js';
 
 describe('clocks', function () {
   it('ManualClock wakes sleepers in deadline order as time advances, and only then', async function () {
