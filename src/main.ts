@@ -105,6 +105,7 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     commandTimeoutMs: durationToMs(config.jobs.commandTimeout),
     notifyDeadlineMs: config.notify.webhook === undefined ? 0 : durationToMs(config.notify.webhook.deadline),
     clock: systemClock,
+    observeSshConnect: (seconds, outcome) => metrics.sshConnectDuration.observe({ outcome }, seconds),
   });
   const runner = new JobRunner({ store, steps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
   metrics.trackJobStates(store);

@@ -10,6 +10,7 @@ export interface ServiceMetrics {
   jobTransitions: Counter<'kind' | 'to'>;
   stepDuration: Histogram<'step' | 'outcome'>;
   stepRetries: Counter<'step' | 'code'>;
+  sshConnectDuration: Histogram<'outcome'>;
   /** Reports jobs by state from the store at each scrape. */
   trackJobStates(store: JobStore): void;
 }
@@ -38,6 +39,13 @@ export function createServiceMetrics(): ServiceMetrics {
       help: 'Duration of one step attempt, by step and outcome (succeeded, retrying, failed).',
       labelNames: ['step', 'outcome'],
       buckets: [0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+      registers: [registry],
+    }),
+    sshConnectDuration: new Histogram({
+      name: 'vmsi_ssh_connect_seconds',
+      help: 'Time to reach a VM over SSH, retries while it boots included, by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 600],
       registers: [registry],
     }),
     stepRetries: new Counter({ name: 'vmsi_job_step_retries_total', help: 'Step attempts that failed and were scheduled again, by error code.', labelNames: ['step', 'code'], registers: [registry] }),

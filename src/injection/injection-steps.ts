@@ -28,6 +28,8 @@ export interface InjectionStepDependencies {
   commandTimeoutMs: number;
   notifyDeadlineMs: number;
   clock: Clock;
+  /** Reports how long reaching the VM took, retries while it boots included. */
+  observeSshConnect?: (seconds: number, outcome: 'connected' | 'failed') => void;
 }
 
 /** What a job stores as input: the validated spec, which names secrets but never holds one. */
@@ -75,14 +77,22 @@ function connectDeadline(context: StepContext, deps: InjectionStepDependencies):
 
 async function withSession<T>(context: StepContext, deps: InjectionStepDependencies, deadlineMs: number, use: (session: VmSession) => Promise<T>): Promise<T> {
   const spec = specOf(context);
-  const session = await deps.shell.connect(sshTargetOf(spec), {
-    deadlineMs,
-    attemptTimeoutMs: SSH_CONNECT_ATTEMPT_TIMEOUT_MS,
-    signal: context.signal,
-    onAttempt: (attempt, error) => {
-      if (error) context.appendLog(`ssh: connect attempt ${attempt} failed: ${error.code}: ${error.message}`);
-    },
-  });
+  const startedAt = deps.clock.now();
+  const observe = (outcome: 'connected' | 'failed'): void => deps.observeSshConnect?.((deps.clock.now() - startedAt) / 1000, outcome);
+  const session = await deps.shell
+    .connect(sshTargetOf(spec), {
+      deadlineMs,
+      attemptTimeoutMs: SSH_CONNECT_ATTEMPT_TIMEOUT_MS,
+      signal: context.signal,
+      onAttempt: (attempt, error) => {
+        if (error) context.appendLog(`ssh: connect attempt ${attempt} failed: ${error.code}: ${error.message}`);
+      },
+    })
+    .catch((error: unknown) => {
+      observe('failed');
+      throw error;
+    });
+  observe('connected');
   try {
     context.appendLog(`ssh: connected to ${spec.vm.address}, host key ${session.hostKeyFingerprint}`);
     return await use(session);
