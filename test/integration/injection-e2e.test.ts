@@ -111,6 +111,21 @@ describe('SSH injection jobs, end to end', function () {
     expect((await vm.run(['test', '-e', '/run/vm-sidecar-injector'])).code).to.not.equal(0);
   });
 
+  it('fails closed when the host key changed since the first connection, running nothing on the VM', async function () {
+    const vm = await bootVm();
+    expect((await service.waitForJob((await submit('/v1/injections', specFor(vm.address))).id)).state).to.equal('succeeded');
+    const stateBefore = (await vm.run(['stat', '-c', '%Y', '/var/lib/vm-sidecar-injector/state.env'])).stdout;
+    // As if the VM were rebuilt behind the same address, or someone sat in the middle.
+    const rekey = await vm.run(['sh', '-c', 'rm -f /etc/ssh/ssh_host_* && ssh-keygen -A -q && systemctl restart ssh']);
+    expect(rekey.code, rekey.stderr).to.equal(0);
+    const second = await service.waitForJob((await submit('/v1/injections', specFor(vm.address))).id);
+    expect(second.state).to.equal('failed');
+    expect(second.lastError?.code).to.equal('SSH_HOST_KEY_MISMATCH');
+    expect(second.steps.find((step) => step.name === 'deliver')?.attempts).to.equal(1);
+    expect((second.log ?? []).some((line) => line.includes('vmsi:'))).to.equal(false);
+    expect((await vm.run(['stat', '-c', '%Y', '/var/lib/vm-sidecar-injector/state.env'])).stdout).to.equal(stateBefore);
+  });
+
   it('retries while sshd starts 20 s late, then succeeds', async function () {
     const vm = await bootVm({ sshStartDelaySeconds: 20 });
     const finished = await service.waitForJob((await submit('/v1/injections', specFor(vm.address))).id);
