@@ -80,7 +80,7 @@ export function problemFor(error: AppError, instance?: string): ProblemDetails {
 
 export function sendProblem(res: Response, error: AppError, instance?: string): void {
   const problem = problemFor(error, instance);
-  if (problem.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="vm-sidecar-injector"');
+  if (problem.status === 401 && !res.hasHeader('WWW-Authenticate')) res.setHeader('WWW-Authenticate', 'Bearer realm="vm-sidecar-injector"');
   res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
 }
 
