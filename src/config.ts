@@ -5,6 +5,9 @@ import { z } from 'zod';
 import { AppError } from './errors.js';
 import { formatZodProblems } from './validation.js';
 import { durationSchema } from './duration.js';
+import { injectionSpecSchema } from './injection-spec.js';
+import { openstackConfigSchema } from './openstack/openstack-config.js';
+import { meshProfilesSchema } from './tacker/mesh-parameters.js';
 
 const scopeSchema = z.enum(['read', 'write', 'secrets']).describe(
   'read: GET endpoints and dry-run renders with secrets masked; write: create and change jobs; secrets: receive unmasked secrets from /v1/render.',
@@ -90,6 +93,69 @@ const webhookSchema = z
   })
   .strict();
 
+const specShape = injectionSpecSchema.shape;
+const specMeshShape = specShape.mesh.shape;
+const specSshShape = specShape.vm.shape.ssh.unwrap().shape;
+
+const callbackAuthSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('none') }).strict(),
+    z.object({ kind: z.literal('basic'), username: z.string().min(1), passwordFile: z.string().min(1) }).strict(),
+    z
+      .object({
+        kind: z.literal('oauth2-introspection'),
+        introspectionUrl: z.url({ protocol: /^https?$/ }).describe('RFC 7662 endpoint of the issuer Tacker gets its tokens from.'),
+        clientId: z.string().min(1),
+        clientSecretFile: z.string().min(1),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal('oauth2-jwks'),
+        jwksFile: z.string().min(1).describe('JSON Web Key Set of the issuer (RS256/384/512, ES256/384).'),
+        issuer: z.string().min(1).optional(),
+        audience: z.string().min(1).optional(),
+      })
+      .strict(),
+  ])
+  .describe('How Tacker authenticates to the notification callback (the subscription states the same).');
+
+const tackerSchema = z
+  .object({
+    apiVersions: z.array(z.enum(['v1', 'v2'])).min(1).default(['v2', 'v1']).describe('Which callback routes exist: /v1/tacker/notifications/{v1,v2}.'),
+    callbackAuth: callbackAuthSchema,
+    callbackBaseUrl: z.url({ protocol: /^https?$/ }).optional().describe('This service as Tacker reaches it; `vmsi tacker subscribe` builds the callback URI from it.'),
+    oauth2: z
+      .object({ tokenEndpoint: z.url({ protocol: /^https?$/ }), clientId: z.string().min(1), clientSecretFile: z.string().min(1) })
+      .strict()
+      .optional()
+      .describe('Client credentials Tacker uses to get tokens for our callback (OAUTH2_CLIENT_CREDENTIALS subscriptions).'),
+    defaults: z
+      .object({
+        ssh: z
+          .object({ user: specSshShape.user, port: specSshShape.port, privateKeySecret: z.string().min(1), hostKey: specSshShape.hostKey })
+          .strict()
+          .describe('Used when meshSidecar.ssh is absent; the key is a secret name resolved by the service.'),
+        package: specShape.package,
+        mesh: z
+          .object({
+            gateway: specMeshShape.gateway,
+            discoveryAddress: specMeshShape.discoveryAddress,
+            clusterId: specMeshShape.clusterId,
+            trustDomain: specMeshShape.trustDomain,
+            meshId: specMeshShape.meshId,
+            revision: specMeshShape.revision,
+            istioNamespace: specMeshShape.istioNamespace,
+          })
+          .strict(),
+        readyTimeout: durationSchema.default('180s'),
+      })
+      .strict(),
+    profiles: meshProfilesSchema.default({}),
+  })
+  .strict()
+  .describe('The Tacker plugin; absent means no Tacker routes.');
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('.vmsi').describe('Where the service keeps its state; relative to the working directory.'),
@@ -108,10 +174,18 @@ export const configSchema = z
       .strict()
       .default({})
       .describe('Where injection outcomes are announced; nothing is sent when absent.'),
+    openstack: openstackConfigSchema.optional(),
+    tacker: tackerSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((config) => config.tacker === undefined || config.openstack !== undefined, {
+    path: ['openstack'],
+    message: 'the Tacker plugin needs openstack (Keystone) settings to read Tacker and Nova',
+  });
 
 export type Config = z.infer<typeof configSchema>;
+export type TackerConfig = z.infer<typeof tackerSchema>;
+export type CallbackAuthConfig = z.infer<typeof callbackAuthSchema>;
 
 /** Environment variables the service reads, each mapped onto one config key. */
 const ENVIRONMENT_KEYS: ReadonlyArray<[string, (config: Record<string, unknown>, value: string) => void]> = [

@@ -23,6 +23,18 @@ import { systemResolver, type RenderDependencies } from './render/render-injecti
 import { FileSecretResolver } from './secrets/file-secret-resolver.js';
 import { FileHostKeyStore } from './ssh/file-host-key-store.js';
 import { Ssh2VmShell } from './ssh/ssh2-vm-shell.js';
+import type { Router } from 'express';
+import type { JsonWebKey } from 'node:crypto';
+import type { CallbackAuthenticator } from './api/callback-auth.js';
+import { tackerCallbackRouter, tackerMgmtRouter } from './api/tacker-router.js';
+import type { CallbackAuthConfig } from './config.js';
+import type { InjectionSpec } from './injection-spec.js';
+import { createLcmEventSteps, type TackerApiVersion, type TackerPluginDependencies } from './injection/lcm-event-steps.js';
+import { TackerPlugin } from './injection/tacker-plugin.js';
+import type { JobStore } from './jobs/job-store.js';
+import type { StepDefinition } from './jobs/step-definition.js';
+import { createOpenStackClients } from './openstack/openstack-config.js';
+import { TackerClient } from './tacker/tacker-client.js';
 
 export interface RunningService {
   url: string;
@@ -84,7 +96,79 @@ function observeJobs(metrics: ServiceMetrics, announcer: FailureAnnouncer): Cons
 interface Engine {
   service: InjectionService;
   runner: JobRunner;
+  tacker?: TackerPlugin;
   close(): Promise<void>;
+}
+
+async function readSecretFile(file: string, what: string): Promise<string> {
+  try {
+    const value = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    registerSecret(value);
+    return value;
+  } catch (cause) {
+    throw new AppError('INVALID_CONFIG', `${what} file ${file} cannot be read.`, { cause });
+  }
+}
+
+async function callbackAuthenticator(auth: CallbackAuthConfig): Promise<CallbackAuthenticator> {
+  switch (auth.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'basic':
+      return { kind: 'basic', username: auth.username, password: await readSecretFile(auth.passwordFile, 'Callback password') };
+    case 'oauth2-introspection':
+      return { kind: 'oauth2-introspection', introspectionUrl: auth.introspectionUrl, clientId: auth.clientId, clientSecret: await readSecretFile(auth.clientSecretFile, 'Introspection client secret') };
+    case 'oauth2-jwks': {
+      const jwks = JSON.parse(await readFile(auth.jwksFile, 'utf8')) as { keys?: JsonWebKey[] };
+      return { kind: 'oauth2-jwks', keys: jwks.keys ?? [], ...(auth.issuer === undefined ? {} : { issuer: auth.issuer }), ...(auth.audience === undefined ? {} : { audience: auth.audience }) };
+    }
+  }
+}
+
+/** A succeeded lcm-event of the VNF that carried meshSidecar: Scale and Heal requests do not repeat it. */
+async function earlierMeshParameters(store: JobStore, vnfInstanceId: string): Promise<unknown> {
+  const events = await store.list({ kind: 'lcm-event', subjectKey: `vnf:${vnfInstanceId}`, state: 'succeeded', limit: 100 });
+  for (const event of events) {
+    const output = event.steps[0]?.output;
+    if (output !== null && typeof output === 'object' && !Array.isArray(output) && output.meshSidecar !== null && output.meshSidecar !== undefined) return output.meshSidecar;
+  }
+  return undefined;
+}
+
+interface TackerWiring {
+  deps: TackerPluginDependencies;
+  steps: StepDefinition[];
+}
+
+async function tackerWiring(config: Config, logger: Logger, store: JobStore, service: () => InjectionService): Promise<TackerWiring | undefined> {
+  const tacker = config.tacker;
+  const openstack = config.openstack;
+  if (tacker === undefined || openstack === undefined) return undefined;
+  const secret = await readSecretFile(openstack.auth.method === 'password' ? openstack.auth.passwordFile : openstack.auth.secretFile, 'OpenStack credential');
+  const caBundle = openstack.caBundleFile === undefined ? undefined : await readFile(openstack.caBundleFile, 'utf8');
+  const clients = createOpenStackClients(openstack, { secret, ...(caBundle === undefined ? {} : { caBundle }) }, { logger, clock: systemClock });
+  const tackerClients = new Map<TackerApiVersion, Promise<TackerClient>>();
+  const tackerClient = (apiVersion: TackerApiVersion): Promise<TackerClient> => {
+    let client = tackerClients.get(apiVersion);
+    if (client === undefined) {
+      client = clients.keystone.endpoint('nfv-orchestration').then((baseUrl) => new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken }));
+      client.catch(() => tackerClients.delete(apiVersion));
+      tackerClients.set(apiVersion, client);
+    }
+    return client;
+  };
+  const deps: TackerPluginDependencies = {
+    tacker: tackerClient,
+    servers: clients.servers,
+    submit: (kind, spec: InjectionSpec, key, context) => service().submit(kind, spec, key, context),
+    injectedSpec: (serverId) => service().injectedSpec(serverId),
+    earlierMeshParameters: (vnfInstanceId) => earlierMeshParameters(store, vnfInstanceId),
+    config: tacker,
+    addressPreference: openstack.serverAddress,
+    activeTimeoutMs: durationToMs(openstack.activeTimeout),
+    clock: systemClock,
+  };
+  return { deps, steps: createLcmEventSteps(deps) };
 }
 
 async function startEngine(config: Config, logger: Logger, metrics: ServiceMetrics): Promise<Engine> {
@@ -107,12 +191,22 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     clock: systemClock,
     observeSshConnect: (seconds, outcome) => metrics.sshConnectDuration.observe({ outcome }, seconds),
   });
-  const runner = new JobRunner({ store, steps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
+  // The Tacker steps submit jobs through the service that the runner they belong to serves.
+  const late: { service?: InjectionService } = {};
+  const tacker = await tackerWiring(config, logger, store, () => {
+    if (late.service === undefined) throw new AppError('INTERNAL', 'The injection service is not ready yet.', { retryable: true });
+    return late.service;
+  });
+  const allSteps = tacker === undefined ? steps : { ...steps, 'lcm-event': tacker.steps };
+  const runner = new JobRunner({ store, steps: allSteps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
+  const service = new InjectionService({ runner, store });
+  late.service = service;
   metrics.trackJobStates(store);
   await runner.start();
   return {
-    service: new InjectionService({ runner, store }),
+    service,
     runner,
+    ...(tacker === undefined ? {} : { tacker: new TackerPlugin({ runner, store, deps: tacker.deps }) }),
     close: async () => {
       await runner.stop();
       await announcer.settle();
@@ -121,12 +215,23 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
   };
 }
 
+async function tackerRouters(config: Config, logger: Logger, plugin: TackerPlugin | undefined): Promise<{ tackerCallbacks?: Router; tackerMgmt?: Router }> {
+  if (plugin === undefined || config.tacker === undefined) return {};
+  const auth = await callbackAuthenticator(config.tacker.callbackAuth);
+  return {
+    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth, bodyLimitBytes: config.http.bodyLimitBytes, logger }),
+    tackerMgmt: tackerMgmtRouter(plugin),
+  };
+}
+
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { tokens, generatedFile } = await loadApiTokens(config);
   const metrics = createServiceMetrics();
   const engine = await startEngine(config, logger, metrics);
+  const tackerRoutes = await tackerRouters(config, logger, engine.tacker);
   const app = createApp({
+    ...tackerRoutes,
     config,
     logger,
     metrics,

@@ -9,6 +9,7 @@ import { errorHandler, notFoundHandler } from './problem-details.js';
 import { renderRouter } from './render-router.js';
 import { injectionRouter } from './injection-router.js';
 import type { InjectionService } from '../injection/injection-service.js';
+import type { Router } from 'express';
 
 export interface AppDependencies {
   config: Config;
@@ -17,6 +18,9 @@ export interface AppDependencies {
   render: RenderDependencies;
   /** Absent in render-only setups (tests of the dry run); the job routes then answer 404. */
   injections?: InjectionService;
+  /** Tacker's callback routes, authenticated by Tacker's own method instead of API tokens. */
+  tackerCallbacks?: Router;
+  tackerMgmt?: Router;
   apiTokens: ApiToken[];
   readinessChecks: ReadinessCheck[];
 }
@@ -39,6 +43,7 @@ export function createApp(deps: AppDependencies): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(observeRequests(metrics));
+  if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);
   app.use(
     authenticateBearer(deps.apiTokens, new Set(config.http.auth.anonymousPaths), config.http.auth.mode),
   );
@@ -48,6 +53,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(healthRouter(deps.readinessChecks, metrics.registry));
   app.use(renderRouter(deps.render, metrics, logger));
   if (deps.injections !== undefined) app.use(injectionRouter(deps.injections));
+  if (deps.tackerMgmt !== undefined) app.use(deps.tackerMgmt);
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   return app;

@@ -55,8 +55,9 @@ export interface InjectionServiceOptions {
 export class InjectionService {
   constructor(private readonly options: InjectionServiceOptions) {}
 
-  async submit(kind: JobKind, spec: InjectionSpec, idempotencyKey?: string): Promise<SubmitResult> {
-    const input: JsonObject = { spec: JSON.parse(JSON.stringify(spec)) as JsonObject };
+  /** `context` travels with the job (what Tacker or Nova said about the VM); it must hold no secret. */
+  async submit(kind: JobKind, spec: InjectionSpec, idempotencyKey?: string, context?: JsonObject): Promise<SubmitResult> {
+    const input: JsonObject = { spec: JSON.parse(JSON.stringify(spec)) as JsonObject, ...(context === undefined ? {} : { context }) };
     const result = await this.options.runner.submit({ kind, subjectKey: subjectKeyOf(spec), input, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) });
     // A replayed Idempotency-Key must carry the same request (IETF idempotency-key draft): the same
     // key with another spec is a client bug that would otherwise silently drop the second request.
@@ -74,6 +75,12 @@ export class InjectionService {
 
   async list(filter: { state?: JobState; kind?: JobKind; limit?: number }): Promise<JobView[]> {
     return (await this.options.store.list(filter)).map((job) => toJobView(job));
+  }
+
+  /** The spec of the newest injection of this VM, which its removal must undo. */
+  async injectedSpec(subjectKey: string): Promise<InjectionSpec | undefined> {
+    const [latest] = await this.options.store.list({ kind: 'inject', subjectKey, limit: 1 });
+    return latest === undefined ? undefined : parseInjectionSpec(latest.input.spec);
   }
 
   async retry(jobId: string): Promise<JobView> {

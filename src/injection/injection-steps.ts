@@ -179,6 +179,11 @@ function registerStep(policies: Record<string, StepPolicy>, deps: InjectionStepD
  */
 function undoStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
   return step('undo', policies, async (context) => {
+    const jobContext = context.job.input.context;
+    if (typeof jobContext === 'object' && jobContext !== null && !Array.isArray(jobContext) && jobContext.serverDeleted === true) {
+      // Nova already deleted it (Tacker removes servers before reporting COMPLETED): nothing to reach.
+      return { vm: 'deleted', reason: 'Nova reports the server deleted' };
+    }
     try {
       return await runBundle(context, deps, removalBundle(deps), 'remove');
     } catch (error) {

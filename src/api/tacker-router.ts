@@ -1,0 +1,56 @@
+import express, { Router, type Request } from 'express';
+import { AppError } from '../errors.js';
+import type { IntentOutcome, TackerApiVersion } from '../injection/lcm-event-steps.js';
+import type { TackerPlugin } from '../injection/tacker-plugin.js';
+import type { Logger } from '../log.js';
+import { requireScope } from './authentication.js';
+import { authenticateCallback, type CallbackAuthenticator } from './callback-auth.js';
+
+export const NOTIFICATION_PATH = '/v1/tacker/notifications';
+
+/** v1 sends no Content-Type: the body is read as bytes whatever the header says, then parsed as JSON. */
+function jsonBody(req: Request): unknown {
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch (cause) {
+    throw new AppError('INVALID_REQUEST', 'The notification body is not valid JSON.', { cause });
+  }
+}
+
+/**
+ * The subscription's callback URI. Tacker tests it with GET and needs 204; it POSTs notifications
+ * and needs 204 (v2 never retries and has no timeout, v1 retries three times): the event is stored
+ * durably before answering and nothing slow runs before the 204.
+ */
+export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersions: readonly TackerApiVersion[]; auth: CallbackAuthenticator; bodyLimitBytes: number; logger: Logger }): Router {
+  const router = Router();
+  const authenticate = authenticateCallback(options.auth, options.logger);
+  for (const apiVersion of options.apiVersions) {
+    const path = `${NOTIFICATION_PATH}/${apiVersion}`;
+    router.get(path, authenticate, (_req, res) => {
+      res.status(204).end();
+    });
+    router.post(path, authenticate, express.raw({ type: () => true, limit: options.bodyLimitBytes }), async (req, res) => {
+      const outcome = await options.plugin.acceptNotification(apiVersion, jsonBody(req));
+      options.logger.info('Tacker notification accepted', { apiVersion, ...outcome });
+      res.status(204).end();
+    });
+  }
+  return router;
+}
+
+function jobSummary(outcomes: IntentOutcome[]): { jobs: Array<{ id: string; serverId: string; action: string; created: boolean }>; skipped: Array<{ serverId: string; action: string; reason: string }> } {
+  const jobs = outcomes.flatMap((outcome) => ('jobId' in outcome ? [{ id: outcome.jobId, serverId: outcome.serverId, action: outcome.action, created: outcome.created }] : []));
+  const skipped = outcomes.flatMap((outcome) => ('skipped' in outcome ? [{ serverId: outcome.serverId, action: outcome.action, reason: outcome.skipped }] : []));
+  return { jobs, skipped };
+}
+
+/** Mode B: the mgmt-driver script posts here and then waits on the jobs (plugin-manifest/README.md). */
+export function tackerMgmtRouter(plugin: TackerPlugin): Router {
+  const router = Router();
+  router.post('/v1/tacker/mgmt', requireScope('write'), async (req, res) => {
+    res.status(202).json(jobSummary(await plugin.acceptMgmtRequest(req.body)));
+  });
+  return router;
+}
