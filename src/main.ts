@@ -35,6 +35,7 @@ import type { JobStore } from './jobs/job-store.js';
 import type { StepDefinition } from './jobs/step-definition.js';
 import { createOpenStackClients } from './openstack/openstack-config.js';
 import { TackerClient } from './tacker/tacker-client.js';
+import type { CallbackAuthentication } from './tacker/subscription-request.js';
 
 export interface RunningService {
   url: string;
@@ -140,13 +141,27 @@ interface TackerWiring {
   steps: StepDefinition[];
 }
 
+type OpenStackClients = ReturnType<typeof createOpenStackClients>;
+
+async function openstackClients(openstack: NonNullable<Config['openstack']>, logger: Logger): Promise<OpenStackClients> {
+  const secret = await readSecretFile(openstack.auth.method === 'password' ? openstack.auth.passwordFile : openstack.auth.secretFile, 'OpenStack credential');
+  const caBundle = openstack.caBundleFile === undefined ? undefined : await readFile(openstack.caBundleFile, 'utf8');
+  return createOpenStackClients(openstack, { secret, ...(caBundle === undefined ? {} : { caBundle }) }, { logger, clock: systemClock });
+}
+
+/** Tacker's API, found in the Keystone catalog (service type nfv-orchestration). */
+export async function tackerClientFor(config: Config, logger: Logger, apiVersion: TackerApiVersion): Promise<TackerClient> {
+  if (config.openstack === undefined) throw new AppError('INVALID_CONFIG', 'Reaching Tacker needs openstack (Keystone) settings in the config.');
+  const clients = await openstackClients(config.openstack, logger);
+  const baseUrl = await clients.keystone.endpoint('nfv-orchestration');
+  return new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken });
+}
+
 async function tackerWiring(config: Config, logger: Logger, store: JobStore, service: () => InjectionService): Promise<TackerWiring | undefined> {
   const tacker = config.tacker;
   const openstack = config.openstack;
   if (tacker === undefined || openstack === undefined) return undefined;
-  const secret = await readSecretFile(openstack.auth.method === 'password' ? openstack.auth.passwordFile : openstack.auth.secretFile, 'OpenStack credential');
-  const caBundle = openstack.caBundleFile === undefined ? undefined : await readFile(openstack.caBundleFile, 'utf8');
-  const clients = createOpenStackClients(openstack, { secret, ...(caBundle === undefined ? {} : { caBundle }) }, { logger, clock: systemClock });
+  const clients = await openstackClients(openstack, logger);
   const tackerClients = new Map<TackerApiVersion, Promise<TackerClient>>();
   const tackerClient = (apiVersion: TackerApiVersion): Promise<TackerClient> => {
     let client = tackerClients.get(apiVersion);
@@ -222,6 +237,17 @@ async function tackerRouters(config: Config, logger: Logger, plugin: TackerPlugi
     tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth, bodyLimitBytes: config.http.bodyLimitBytes, logger }),
     tackerMgmt: tackerMgmtRouter(plugin),
   };
+}
+
+/** What Tacker must send when it calls back, as the subscription states it (secrets read from their files). */
+export async function subscriptionAuthentication(config: Config): Promise<CallbackAuthentication> {
+  const tacker = config.tacker;
+  if (tacker === undefined) throw new AppError('INVALID_CONFIG', 'The config has no tacker section.');
+  const auth = tacker.callbackAuth;
+  if (auth.kind === 'none') return { type: 'none' };
+  if (auth.kind === 'basic') return { type: 'basic', username: auth.username, password: await readSecretFile(auth.passwordFile, 'Callback password') };
+  if (tacker.oauth2 === undefined) throw new AppError('INVALID_CONFIG', 'OAuth2 callbacks need tacker.oauth2 (token endpoint and client credentials for Tacker).');
+  return { type: 'oauth2', clientId: tacker.oauth2.clientId, clientSecret: await readSecretFile(tacker.oauth2.clientSecretFile, 'OAuth2 client secret'), tokenEndpoint: tacker.oauth2.tokenEndpoint };
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {

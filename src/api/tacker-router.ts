@@ -5,6 +5,10 @@ import type { TackerPlugin } from '../injection/tacker-plugin.js';
 import type { Logger } from '../log.js';
 import { requireScope } from './authentication.js';
 import { authenticateCallback, type CallbackAuthenticator } from './callback-auth.js';
+import { z } from 'zod';
+import { formatZodProblems } from '../validation.js';
+
+const reconcileRequestSchema = z.object({ apiVersion: z.enum(['v1', 'v2']), since: z.iso.datetime({ offset: true }) }).strict();
 
 export const NOTIFICATION_PATH = '/v1/tacker/notifications';
 
@@ -51,6 +55,11 @@ export function tackerMgmtRouter(plugin: TackerPlugin): Router {
   const router = Router();
   router.post('/v1/tacker/mgmt', requireScope('write'), async (req, res) => {
     res.status(202).json(jobSummary(await plugin.acceptMgmtRequest(req.body)));
+  });
+  router.post('/v1/tacker/reconcile', requireScope('write'), async (req, res) => {
+    const parsed = reconcileRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw new AppError('INVALID_REQUEST', 'The reconcile request is invalid.', { problems: formatZodProblems(parsed.error) });
+    res.status(200).json(await plugin.reconcile(parsed.data.apiVersion, parsed.data.since));
   });
   return router;
 }

@@ -6,6 +6,7 @@ import { registerRenderCommand } from './render/render-command.js';
 import { registerServeCommand } from './serve/serve-command.js';
 import { registerInjectCommands } from './inject/inject-command.js';
 import { registerJobCommands } from './jobs/jobs-command.js';
+import { registerTackerCommands } from './tacker/tacker-command.js';
 
 const program = new Command('vmsi')
   .description('vm-sidecar-injector: brings OpenStack Tacker VMs into an Istio service mesh')
@@ -18,6 +19,7 @@ registerRenderCommand(program);
 registerConfigCommand(program);
 registerInjectCommands(program);
 registerJobCommands(program);
+registerTackerCommands(program);
 
 try {
   await program.parseAsync(process.argv);
