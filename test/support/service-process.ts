@@ -13,6 +13,10 @@ export interface ServiceProcessOptions {
   privateKeyPath: string;
   webhook?: { url: string; secret: Buffer; deadline: string };
   connectDeadline?: string;
+  /** A fixed port, for a callback URI that must be known before the service starts. */
+  port?: number;
+  /** Extra top-level config sections (openstack, tacker), given the data folder their secret files go in. */
+  extraConfig?: (dataDir: string) => Record<string, unknown>;
   identities?: Array<{ namespace: string; serviceAccount: string }>;
 }
 
@@ -44,6 +48,13 @@ export class ServiceProcess {
     return readFileSync(path.join(this.dataDir, 'api-token'), 'utf8').trim();
   }
 
+  /** Writes a secret the config names by file (0600, in the service's data folder). */
+  writeSecretFile(name: string, value: string): string {
+    const file = path.join(this.dataDir, name);
+    writeFileSync(file, value, { mode: 0o600 });
+    return file;
+  }
+
   get configFile(): string {
     return path.join(this.dataDir, 'config.yaml');
   }
@@ -52,9 +63,10 @@ export class ServiceProcess {
     const config: Record<string, unknown> = {
       dataDir: this.dataDir,
       log: { level: 'debug' },
-      http: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: this.options.port ?? 0 },
       jobs: { concurrency: 8, connectDeadline: this.options.connectDeadline ?? '40s', commandTimeout: '3m' },
     };
+    Object.assign(config, this.options.extraConfig?.(this.dataDir) ?? {});
     const webhook = this.options.webhook;
     if (webhook !== undefined) {
       writeFileSync(path.join(this.dataDir, 'webhook-secret'), webhook.secret, { mode: 0o600 });

@@ -66,6 +66,8 @@ export interface OpenStackSimulator {
   readonly requests: RecordedRequest[];
   readonly regions: readonly string[];
   tokensIssued(): number;
+  /** What keystonemiddleware in front of another service (the Tacker simulator) would decide. */
+  isTokenValid(token: string): boolean;
   setTokenLifetime(ms: number): void;
   /** Every token issued so far stops working, as after a password change. */
   revokeTokens(): void;
@@ -138,6 +140,11 @@ class Simulator implements OpenStackSimulator {
 
   tokensIssued(): number {
     return this.issued;
+  }
+
+  isTokenValid(value: string): boolean {
+    const token = this.tokens.get(value);
+    return token !== undefined && !token.revoked && this.clock.now() < token.expiresAtMs && token.projectId !== undefined;
   }
 
   setTokenLifetime(ms: number): void {
@@ -293,8 +300,8 @@ class Simulator implements OpenStackSimulator {
   /** keystonemiddleware's answer to a missing, unknown, expired or revoked token. */
   private authorize(req: IncomingMessage, res: ServerResponse): string | undefined {
     const header = req.headers['x-auth-token'];
-    const token = typeof header === 'string' ? this.tokens.get(header) : undefined;
-    if (token !== undefined && !token.revoked && this.clock.now() < token.expiresAtMs && token.projectId !== undefined) return token.projectId;
+    const token = typeof header === 'string' && this.isTokenValid(header) ? this.tokens.get(header) : undefined;
+    if (token?.projectId !== undefined) return token.projectId;
     res.setHeader('www-authenticate', `Keystone uri="${this.keystoneUrl}"`);
     send(res, 401, { error: { code: 401, title: 'Unauthorized', message: UNAUTHORIZED_MESSAGE } });
     return undefined;
