@@ -1,0 +1,237 @@
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { JobView } from '../../src/injection/job-view.js';
+import { KeystoneClient } from '../../src/openstack/keystone-client.js';
+import { buildStandInSidecarDeb, type StandInDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
+import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
+import { CloudModel } from '../support/openstack-sim/cloud-model.js';
+import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
+import { ServiceProcess } from '../support/service-process.js';
+import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
+import { runVmsi } from '../support/vmsi-cli.js';
+
+/**
+ * Issue 4 end to end: Tacker (simulated, both APIs) creates VMs that are real lab VMs; the real
+ * service learns of them only through Tacker's notifications and Nova, and injects the opted-in ones.
+ */
+const CALLBACK_PASSWORD = 'callback-password-0123456789';
+const MESH_SIDECAR = { namespace: 'vm-ns', workloadGroup: 'vm-app', serviceAccount: 'vm-sa', labels: { app: 'vm-app' }, vdus: ['VDU1'] };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('Tacker plugin, end to end', function () {
+  this.timeout(600_000);
+  let lab: Lab;
+  let deb: StandInDeb;
+  let openstack: OpenStackSimulator;
+  let tacker: TackerSimulator;
+  let service: ServiceProcess;
+  let keystone: KeystoneClient;
+  const vmsByServer = new Map<string, TestVm>();
+
+  before(async function () {
+    lab = await startLab();
+    deb = await buildStandInSidecarDeb(path.join(lab.workDir, 'deb'));
+    const packageUrl = lab.publishFile(deb.path, 'istio-sidecar.deb');
+    const cloud = new CloudModel();
+    openstack = await startOpenStackSimulator({ cloud });
+    const vms: VmProvider = {
+      create: async () => {
+        const vm = await lab.startVm();
+        const serverId = randomUUID();
+        vmsByServer.set(serverId, vm);
+        return { serverId, address: vm.address, network: 'vm-net' };
+      },
+      destroy: async (serverId) => {
+        await vmsByServer.get(serverId)?.stop();
+      },
+    };
+    tacker = await startTackerSimulator({ cloud, vms, keystone: { validateToken: (token) => openstack.isTokenValid(token) }, timing: { v1RetryWaitMs: 200, v1RetryTimeoutMs: 5_000 } });
+    openstack.setTackerUrl(tacker.url);
+    keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
+    const port = await freePort();
+    const credential = openstack.credentials.applicationCredentialById;
+    service = new ServiceProcess({
+      privateKeyPath: lab.clientKey.privateKeyPath,
+      port,
+      connectDeadline: '60s',
+      extraConfig: (dataDir) => ({
+        openstack: { authUrl: openstack.keystoneUrl, auth: { method: 'application_credential', id: credential.id, secretFile: path.join(dataDir, 'openstack-secret') }, region: 'RegionOne', serverAddress: { network: 'vm-net' } },
+        tacker: {
+          callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
+          callbackBaseUrl: `http://127.0.0.1:${port}`,
+          defaults: { ssh: { user: 'vmadmin', privateKeySecret: 'lab-key' }, package: { source: 'mirror', url: packageUrl, sha256: deb.sha256 }, mesh: { gateway: { ip: lab.bridgeAddress } } },
+        },
+      }),
+    });
+    service.writeSecretFile('openstack-secret', credential.secret);
+    service.writeSecretFile('callback-password', CALLBACK_PASSWORD);
+    await service.start();
+  });
+  after(async function () {
+    await service?.remove();
+    await tacker?.close();
+    await openstack?.close();
+    await Promise.all([...vmsByServer.values()].map((vm) => vm.stop()));
+    await lab?.close();
+  });
+
+  async function tackerApi<T>(apiVersion: 'v1' | 'v2', method: string, route: string, body?: unknown): Promise<{ status: number; body: T; location: string | null }> {
+    const { authToken } = await keystone.token();
+    const response = await fetch(`${tacker.url}/vnflcm/${apiVersion}${route}`, {
+      method,
+      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', ...(apiVersion === 'v2' ? { version: '2.0.0' } : {}) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : {}) as T, location: response.headers.get('location') };
+  }
+
+  async function runOperation(apiVersion: 'v1' | 'v2', route: string, body: unknown): Promise<string> {
+    const started = await tackerApi<{ id?: string }>(apiVersion, 'POST', route, body);
+    expect(started.status, JSON.stringify(started.body)).to.equal(202);
+    const opOccId = started.location?.split('/').pop() ?? '';
+    await tacker.waitForOpOcc(opOccId, 'COMPLETED', 120_000);
+    return opOccId;
+  }
+
+  async function createAndInstantiate(apiVersion: 'v1' | 'v2', vnfdId: string, additionalParams: Record<string, unknown>): Promise<string> {
+    const created = await tackerApi<{ id: string }>(apiVersion, 'POST', '/vnf_instances', { vnfdId, vnfInstanceName: `vnf-${randomUUID().slice(0, 8)}` });
+    expect(created.status, JSON.stringify(created.body)).to.equal(201);
+    await runOperation(apiVersion, `/vnf_instances/${created.body.id}/instantiate`, { flavourId: 'simple', additionalParams });
+    return created.body.id;
+  }
+
+  async function jobsOf(kind: 'inject' | 'remove' | 'lcm-event'): Promise<JobView[]> {
+    return (await service.request<{ items: JobView[] }>('GET', `/v1/injections?kind=${kind}&limit=1000`)).body.items;
+  }
+
+  /** Waits until the service has settled the jobs for these servers (every job final). */
+  async function settledJobs(kind: 'inject' | 'remove', serverIds: string[]): Promise<JobView[]> {
+    const deadline = Date.now() + 240_000;
+    for (;;) {
+      const jobs = (await jobsOf(kind)).filter((job) => serverIds.includes(job.vm.serverId ?? ''));
+      const done = jobs.filter((job) => ['succeeded', 'failed', 'failed_temp'].includes(job.state));
+      if (new Set(done.map((job) => job.vm.serverId)).size === serverIds.length) return done;
+      if (Date.now() > deadline) throw new Error(`${kind} jobs for ${serverIds.join(', ')} did not settle: ${JSON.stringify(jobs.map((job) => [job.vm.serverId, job.state]))}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
+  function serversOf(vnfInstanceId: string, vduId: string): string[] {
+    const instance = tacker.vnfInstances().find((candidate) => candidate.id === vnfInstanceId);
+    return (instance?.vnfcs ?? []).filter((vnfc) => vnfc.vduId === vduId).map((vnfc) => vnfc.serverId);
+  }
+
+  async function isSidecarActive(serverId: string): Promise<boolean> {
+    const vm = vmsByServer.get(serverId);
+    return vm !== undefined && (await vm.run(['systemctl', 'is-active', 'istio'])).stdout.trim() === 'active';
+  }
+
+  function registered(serverAddress: string): boolean {
+    return existsSync(path.join(service.dataDir, 'registry', 'vm-ns', `workloadentry-vm-app-${serverAddress}.yaml`));
+  }
+
+  it('subscribes through vmsi tacker subscribe, passing Tacker’s callback test, and keeps the subscription on a re-run', async function () {
+    for (const apiVersion of ['v2', 'v1']) {
+      const first = await runVmsi(['--config', service.configFile, 'tacker', 'subscribe', '--api', apiVersion, '--json']);
+      expect(first.code, first.stderr).to.equal(0);
+      const again = await runVmsi(['--config', service.configFile, 'tacker', 'subscribe', '--api', apiVersion, '--json']);
+      expect(JSON.parse(again.stdout)).to.include({ created: false, id: (JSON.parse(first.stdout) as { id: string }).id });
+    }
+    expect(tacker.subscriptions()).to.have.length(2);
+    expect(tacker.callbackTests().every((attempt) => attempt.status === 204)).to.equal(true);
+  });
+
+  it('v2: injects only the opted-in VDU at instantiation, then follows scale out, scale in, heal and terminate', async function () {
+    tacker.registerVnfd({ vnfdId: 'vnfd-two-vdus', vdus: [{ vduId: 'VDU1', initialInstances: 1 }, { vduId: 'VDU2', initialInstances: 1 }], scalingAspects: { VDU1_scale: { vduId: 'VDU1', stepDelta: 1 } } });
+    const vnf = await createAndInstantiate('v2', 'vnfd-two-vdus', { meshSidecar: MESH_SIDECAR });
+    const [first] = serversOf(vnf, 'VDU1');
+    const [other] = serversOf(vnf, 'VDU2');
+    const injected = await settledJobs('inject', [first ?? '']);
+    expect(injected.map((job) => job.state)).to.deep.equal(['succeeded']);
+    expect(await isSidecarActive(first ?? '')).to.equal(true);
+    expect(await isSidecarActive(other ?? '')).to.equal(false);
+    expect((await jobsOf('inject')).some((job) => job.vm.serverId === other)).to.equal(false);
+
+    await runOperation('v2', `/vnf_instances/${vnf}/scale`, { type: 'SCALE_OUT', aspectId: 'VDU1_scale', numberOfSteps: 1 });
+    const added = serversOf(vnf, 'VDU1').filter((serverId) => serverId !== first);
+    expect((await settledJobs('inject', added)).map((job) => job.state)).to.deep.equal(['succeeded']);
+
+    await runOperation('v2', `/vnf_instances/${vnf}/scale`, { type: 'SCALE_IN', aspectId: 'VDU1_scale', numberOfSteps: 1 });
+    const [scaledIn] = [first, ...added].filter((serverId) => !serversOf(vnf, 'VDU1').includes(serverId ?? ''));
+    const removal = await settledJobs('remove', [scaledIn ?? '']);
+    expect(removal.map((job) => job.state)).to.deep.equal(['succeeded']);
+    expect(registered(removal[0]?.vm.address ?? '')).to.equal(false);
+
+    const [survivor] = serversOf(vnf, 'VDU1');
+    // SOL 002/003 heal names VNFCs by their vnfcInfo id, which Tacker v2 builds as <vduId>-<resource id>.
+    const instance = await tackerApi<{ instantiatedVnfInfo: { vnfcInfo: Array<{ id: string; vnfcResourceInfoId: string }> } }>('v2', 'GET', `/vnf_instances/${vnf}`);
+    const vnfcId = instance.body.instantiatedVnfInfo.vnfcInfo.find((info) => info.vnfcResourceInfoId === survivor)?.id;
+    await runOperation('v2', `/vnf_instances/${vnf}/heal`, { vnfcInstanceId: [vnfcId] });
+    const [healed] = serversOf(vnf, 'VDU1');
+    expect(healed).to.not.equal(survivor);
+    expect((await settledJobs('inject', [healed ?? ''])).map((job) => job.state)).to.deep.equal(['succeeded']);
+    expect((await settledJobs('remove', [survivor ?? ''])).map((job) => job.state)).to.deep.equal(['succeeded']);
+
+    await runOperation('v2', `/vnf_instances/${vnf}/terminate`, { terminationType: 'FORCEFUL' });
+    expect((await settledJobs('remove', [healed ?? ''])).map((job) => job.state)).to.deep.equal(['succeeded']);
+    const entries = readdirSync(path.join(service.dataDir, 'registry', 'vm-ns')).filter((name) => name.startsWith('workloadentry-'));
+    expect(entries).to.deep.equal([]);
+  });
+
+  it('v1 notification shapes end in the same jobs, one per server despite two subscriptions each', async function () {
+    tacker.registerVnfd({ vnfdId: 'vnfd-one-vdu', vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
+    const extra = await tackerApi('v2', 'POST', '/subscriptions', {
+      callbackUri: `${service.url}/v1/tacker/notifications/v2`,
+      authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } },
+    });
+    expect(extra.status).to.equal(201);
+    const v1Vnf = await createAndInstantiate('v1', 'vnfd-one-vdu', { meshSidecar: MESH_SIDECAR });
+    const v2Vnf = await createAndInstantiate('v2', 'vnfd-one-vdu', { meshSidecar: MESH_SIDECAR });
+    const servers = [...serversOf(v1Vnf, 'VDU1'), ...serversOf(v2Vnf, 'VDU1')];
+    const jobs = await settledJobs('inject', servers);
+    expect(jobs.map((job) => job.state)).to.deep.equal(['succeeded', 'succeeded']);
+    const all = (await jobsOf('inject')).filter((job) => servers.includes(job.vm.serverId ?? ''));
+    expect(all).to.have.length(2);
+  });
+
+  it('after missing an instantiation while down, vmsi tacker reconcile injects the VM', async function () {
+    const since = new Date(Date.now() - 1000).toISOString();
+    await service.stop();
+    const vnf = await createAndInstantiate('v2', 'vnfd-one-vdu', { meshSidecar: MESH_SIDECAR });
+    await tacker.settled();
+    await service.start();
+    const result = await runVmsi(['--config', service.configFile, 'tacker', 'reconcile', '--api', 'v2', '--since', since, '--url', service.url, '--token-file', path.join(service.dataDir, 'api-token'), '--json']);
+    expect(result.code, result.stderr).to.equal(0);
+    expect((JSON.parse(result.stdout) as { stored: number }).stored).to.be.greaterThan(0);
+    expect((await settledJobs('inject', serversOf(vnf, 'VDU1'))).map((job) => job.state)).to.deep.equal(['succeeded']);
+  });
+
+  it('answers malformed, oversized, mistyped and unauthenticated notifications with 4xx, stores nothing and keeps serving', async function () {
+    const url = `${service.url}/v1/tacker/notifications/v2`;
+    const basic = `Basic ${Buffer.from(`tacker:${CALLBACK_PASSWORD}`).toString('base64')}`;
+    const before = (await jobsOf('lcm-event')).length;
+    const post = (body: string, authorization?: string): Promise<Response> =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body });
+    const unauthenticated = await post('{}');
+    expect(unauthenticated.status).to.equal(401);
+    expect(unauthenticated.headers.get('www-authenticate')).to.match(/^Basic /);
+    expect((await post('{}', `Basic ${Buffer.from('tacker:wrong').toString('base64')}`)).status).to.equal(401);
+    expect((await post('{"notificationType":', basic)).status).to.equal(400);
+    expect((await post(JSON.stringify({ notificationType: 'VnfLcmOperationOccurrenceNotification', operationState: 42 }), basic)).status).to.equal(400);
+    expect((await post(JSON.stringify({ padding: 'x'.repeat(1_100_000) }), basic)).status).to.equal(413);
+    expect((await jobsOf('lcm-event')).length).to.equal(before);
+    expect((await fetch(`${service.url}/healthz`, { headers: { authorization: `Bearer ${service.token}` } })).status).to.equal(200);
+  });
+});
