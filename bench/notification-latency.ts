@@ -46,7 +46,7 @@ const app = createApp({
   render: { credentials, controlPlane: credentials, resolver: new StaticResolver({}), installScript: Buffer.alloc(0), artifactsDir: dir, tokenLifetimeSeconds: 3600, now: Date.now },
   apiTokens: [],
   readinessChecks: [],
-  tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: { kind: 'basic', username: 'tacker', password }, bodyLimitBytes: 1024 * 1024, logger }),
+  tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password }), bodyLimitBytes: 1024 * 1024, logger }),
 });
 const server: Server = await new Promise((resolve) => {
   const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

@@ -124,6 +124,11 @@ const tackerSchema = z
   .object({
     apiVersions: z.array(z.enum(['v1', 'v2'])).min(1).default(['v2', 'v1']).describe('Which callback routes exist: /v1/tacker/notifications/{v1,v2}.'),
     callbackAuth: callbackAuthSchema,
+    callbackAuthByApi: z
+      .object({ v1: callbackAuthSchema.optional(), v2: callbackAuthSchema.optional() })
+      .strict()
+      .default({})
+      .describe('Per route: e.g. v1 subscriptions with BASIC while v2 uses OAuth2; callbackAuth applies where none is set.'),
     callbackBaseUrl: z.url({ protocol: /^https?$/ }).optional().describe('This service as Tacker reaches it; `vmsi tacker subscribe` builds the callback URI from it.'),
     oauth2: z
       .object({ tokenEndpoint: z.url({ protocol: /^https?$/ }), clientId: z.string().min(1), clientSecretFile: z.string().min(1) })

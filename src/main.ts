@@ -232,18 +232,21 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
 
 async function tackerRouters(config: Config, logger: Logger, plugin: TackerPlugin | undefined): Promise<{ tackerCallbacks?: Router; tackerMgmt?: Router }> {
   if (plugin === undefined || config.tacker === undefined) return {};
-  const auth = await callbackAuthenticator(config.tacker.callbackAuth);
+  const byApi = {
+    v1: await callbackAuthenticator(config.tacker.callbackAuthByApi.v1 ?? config.tacker.callbackAuth),
+    v2: await callbackAuthenticator(config.tacker.callbackAuthByApi.v2 ?? config.tacker.callbackAuth),
+  };
   return {
-    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth, bodyLimitBytes: config.http.bodyLimitBytes, logger }),
+    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth: (apiVersion) => byApi[apiVersion], bodyLimitBytes: config.http.bodyLimitBytes, logger }),
     tackerMgmt: tackerMgmtRouter(plugin),
   };
 }
 
 /** What Tacker must send when it calls back, as the subscription states it (secrets read from their files). */
-export async function subscriptionAuthentication(config: Config): Promise<CallbackAuthentication> {
+export async function subscriptionAuthentication(config: Config, apiVersion: TackerApiVersion): Promise<CallbackAuthentication> {
   const tacker = config.tacker;
   if (tacker === undefined) throw new AppError('INVALID_CONFIG', 'The config has no tacker section.');
-  const auth = tacker.callbackAuth;
+  const auth = tacker.callbackAuthByApi[apiVersion] ?? tacker.callbackAuth;
   if (auth.kind === 'none') return { type: 'none' };
   if (auth.kind === 'basic') return { type: 'basic', username: auth.username, password: await readSecretFile(auth.passwordFile, 'Callback password') };
   if (tacker.oauth2 === undefined) throw new AppError('INVALID_CONFIG', 'OAuth2 callbacks need tacker.oauth2 (token endpoint and client credentials for Tacker).');

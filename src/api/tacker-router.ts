@@ -27,11 +27,11 @@ function jsonBody(req: Request): unknown {
  * and needs 204 (v2 never retries and has no timeout, v1 retries three times): the event is stored
  * durably before answering and nothing slow runs before the 204.
  */
-export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersions: readonly TackerApiVersion[]; auth: CallbackAuthenticator; bodyLimitBytes: number; logger: Logger }): Router {
+export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersions: readonly TackerApiVersion[]; auth: (apiVersion: TackerApiVersion) => CallbackAuthenticator; bodyLimitBytes: number; logger: Logger }): Router {
   const router = Router();
-  const authenticate = authenticateCallback(options.auth, options.logger);
   for (const apiVersion of options.apiVersions) {
     const path = `${NOTIFICATION_PATH}/${apiVersion}`;
+    const authenticate = authenticateCallback(options.auth(apiVersion), options.logger);
     router.get(path, authenticate, (_req, res) => {
       res.status(204).end();
     });

@@ -11,6 +11,7 @@ import { CloudModel } from '../support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from '../support/service-process.js';
 import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
+import { startOAuth2TokenEndpoint, type OAuth2TokenEndpoint } from '../support/tacker-sim/oauth2-token-endpoint.js';
 import { runVmsi } from '../support/vmsi-cli.js';
 
 /**
@@ -18,6 +19,9 @@ import { runVmsi } from '../support/vmsi-cli.js';
  * service learns of them only through Tacker's notifications and Nova, and injects the opted-in ones.
  */
 const CALLBACK_PASSWORD = 'callback-password-0123456789';
+// Tacker's OAuth2 client (v1 subscriptions) and ours, which introspects the tokens Tacker presents.
+const TACKER_CLIENT = { clientId: 'tacker', clientSecret: 'tacker-client-secret-0123456789' };
+const INTROSPECTION_CLIENT = { clientId: 'vmsi', clientSecret: 'vmsi-introspection-secret-0123456789' };
 const MESH_SIDECAR = { namespace: 'vm-ns', workloadGroup: 'vm-app', serviceAccount: 'vm-sa', labels: { app: 'vm-app' }, vdus: ['VDU1'] };
 
 function freePort(): Promise<number> {
@@ -37,6 +41,7 @@ describe('Tacker plugin, end to end', function () {
   let tacker: TackerSimulator;
   let service: ServiceProcess;
   let keystone: KeystoneClient;
+  let oauth2: OAuth2TokenEndpoint;
   const vmsByServer = new Map<string, TestVm>();
 
   before(async function () {
@@ -59,6 +64,8 @@ describe('Tacker plugin, end to end', function () {
     tacker = await startTackerSimulator({ cloud, vms, keystone: { validateToken: (token) => openstack.isTokenValid(token) }, timing: { v1RetryWaitMs: 200, v1RetryTimeoutMs: 5_000 } });
     openstack.setTackerUrl(tacker.url);
     keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
+    // Tacker v1 asks for its token with GET (tacker/common/utils.py); the issuer must allow it.
+    oauth2 = await startOAuth2TokenEndpoint({ ...TACKER_CLIENT, allowGetTokenRequests: true, introspectionClients: [INTROSPECTION_CLIENT] });
     const port = await freePort();
     const credential = openstack.credentials.applicationCredentialById;
     service = new ServiceProcess({
@@ -69,6 +76,10 @@ describe('Tacker plugin, end to end', function () {
         openstack: { authUrl: openstack.keystoneUrl, auth: { method: 'application_credential', id: credential.id, secretFile: path.join(dataDir, 'openstack-secret') }, region: 'RegionOne', serverAddress: { network: 'vm-net' } },
         tacker: {
           callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
+          callbackAuthByApi: {
+            v1: { kind: 'oauth2-introspection', introspectionUrl: oauth2.introspectionEndpoint, clientId: INTROSPECTION_CLIENT.clientId, clientSecretFile: path.join(dataDir, 'introspection-secret') },
+          },
+          oauth2: { tokenEndpoint: oauth2.tokenEndpoint, clientId: TACKER_CLIENT.clientId, clientSecretFile: path.join(dataDir, 'tacker-client-secret') },
           callbackBaseUrl: `http://127.0.0.1:${port}`,
           defaults: { ssh: { user: 'vmadmin', privateKeySecret: 'lab-key' }, package: { source: 'mirror', url: packageUrl, sha256: deb.sha256 }, mesh: { gateway: { ip: lab.bridgeAddress } } },
         },
@@ -76,11 +87,14 @@ describe('Tacker plugin, end to end', function () {
     });
     service.writeSecretFile('openstack-secret', credential.secret);
     service.writeSecretFile('callback-password', CALLBACK_PASSWORD);
+    service.writeSecretFile('introspection-secret', INTROSPECTION_CLIENT.clientSecret);
+    service.writeSecretFile('tacker-client-secret', TACKER_CLIENT.clientSecret);
     await service.start();
   });
   after(async function () {
     await service?.remove();
     await tacker?.close();
+    await oauth2?.close();
     await openstack?.close();
     await Promise.all([...vmsByServer.values()].map((vm) => vm.stop()));
     await lab?.close();
@@ -151,6 +165,8 @@ describe('Tacker plugin, end to end', function () {
     }
     expect(tacker.subscriptions()).to.have.length(2);
     expect(tacker.callbackTests().every((attempt) => attempt.status === 204)).to.equal(true);
+    // The v1 route takes OAuth2 client-credentials tokens, which Tacker fetched from the issuer.
+    expect(oauth2.issuedTokens().length).to.be.greaterThan(0);
   });
 
   it('v2: injects only the opted-in VDU at instantiation, then follows scale out, scale in, heal and terminate', async function () {
@@ -202,6 +218,9 @@ describe('Tacker plugin, end to end', function () {
     const servers = [...serversOf(v1Vnf, 'VDU1'), ...serversOf(v2Vnf, 'VDU1')];
     const jobs = await settledJobs('inject', servers);
     expect(jobs.map((job) => job.state)).to.deep.equal(['succeeded', 'succeeded']);
+    const v1Deliveries = tacker.deliveries().filter((delivery) => delivery.api === 'v1' && delivery.kind === 'notification');
+    expect(v1Deliveries.length).to.be.greaterThan(0);
+    expect(v1Deliveries.every((delivery) => delivery.status === 204)).to.equal(true);
     const all = (await jobsOf('inject')).filter((job) => servers.includes(job.vm.serverId ?? ''));
     expect(all).to.have.length(2);
   });

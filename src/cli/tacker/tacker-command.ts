@@ -27,7 +27,7 @@ async function subscribe(program: Command, options: { api: string; json?: boolea
     process.stdout.write(options.json ? `${JSON.stringify({ id: existing.id, callbackUri, created: false })}\n` : `kept subscription ${existing.id} → ${callbackUri}\n`);
     return;
   }
-  const request = buildSubscriptionRequest({ apiVersion, callbackUri, auth: await subscriptionAuthentication(config) });
+  const request = buildSubscriptionRequest({ apiVersion, callbackUri, auth: await subscriptionAuthentication(config, apiVersion) });
   const { subscription, created } = await client.createSubscription(request);
   process.stdout.write(options.json ? `${JSON.stringify({ id: subscription.id, callbackUri, created })}\n` : `${created ? 'created' : 'kept'} subscription ${subscription.id} → ${callbackUri}\n`);
 }
