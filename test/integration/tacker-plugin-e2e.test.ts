@@ -1,6 +1,10 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { PROJECT_ROOT } from '../support/vmsi-cli.js';
+import { appendToRunLog } from '../support/run-log.js';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { JobView } from '../../src/injection/job-view.js';
@@ -235,6 +239,43 @@ describe('Tacker plugin, end to end', function () {
     expect(result.code, result.stderr).to.equal(0);
     expect((JSON.parse(result.stdout) as { stored: number }).stored).to.be.greaterThan(0);
     expect((await settledJobs('inject', serversOf(vnf, 'VDU1'))).map((job) => job.state)).to.deep.equal(['succeeded']);
+  });
+
+  it('Mode B: the mgmt-driver script injects through the service at instantiate_end and exits 0; an unknown server makes it fail', async function () {
+    tacker.registerVnfd({ vnfdId: 'vnfd-mgmt-driver', vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
+    // Instantiated without meshSidecar: the notification path skips the VM, the driver script opts it in.
+    const vnf = await createAndInstantiate('v2', 'vnfd-mgmt-driver', {});
+    const vnfInstance = (await tackerApi<Record<string, unknown>>('v2', 'GET', `/vnf_instances/${vnf}`)).body;
+    const configFile = path.join(service.dataDir, 'mgmt-driver.json');
+    writeFileSync(configFile, JSON.stringify({ pluginUrl: service.url, tokenFile: path.join(service.dataDir, 'api-token'), timeoutSeconds: 240, pollIntervalSeconds: 1 }));
+    // Asynchronous on purpose: the simulators the service calls live in this process's event loop.
+    const runScript = (instance: Record<string, unknown>): Promise<{ status: number | null; stderr: string }> => {
+      const input = { operation: 'instantiate_end', request: { flavourId: 'simple', additionalParams: { meshSidecar: MESH_SIDECAR } }, vnf_instance: instance, grant_request: null, grant_response: null, tmp_csar_dir: '/tmp/csar' };
+      const pickled = spawnSync('python3', ['-c', 'import json, pickle, sys; sys.stdout.buffer.write(pickle.dumps(json.load(sys.stdin)))'], { input: JSON.stringify(input) }).stdout;
+      return new Promise((resolve) => {
+        const child = spawn('python3', [path.join(PROJECT_ROOT, 'plugin-manifest/mgmt_driver/vmsi_mgmt_driver.py')], { env: { ...process.env, VMSI_MGMT_CONFIG: configFile } });
+        let output = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('close', (status) => {
+          appendToRunLog('mgmt driver script', output + stderr);
+          resolve({ status, stderr });
+        });
+        child.stdin.end(pickled);
+      });
+    };
+    const success = await runScript(vnfInstance);
+    expect(success.status, success.stderr).to.equal(0);
+    const [serverId] = serversOf(vnf, 'VDU1');
+    expect(await isSidecarActive(serverId ?? '')).to.equal(true);
+
+    const unknownServer = randomUUID();
+    const broken = structuredClone(vnfInstance) as { instantiatedVnfInfo: { vnfcResourceInfo: Array<{ computeResource: { resourceId: string } }> } };
+    for (const info of broken.instantiatedVnfInfo.vnfcResourceInfo) info.computeResource.resourceId = unknownServer;
+    const failure = await runScript(broken as unknown as Record<string, unknown>);
+    expect(failure.status).to.not.equal(0);
+    expect(failure.stderr).to.include(unknownServer);
   });
 
   it('answers malformed, oversized, mistyped and unauthenticated notifications with 4xx, stores nothing and keeps serving', async function () {

@@ -14,6 +14,6 @@ export const mochaHooks = {
     if (leaks.length > 0) {
       throw new Error(`The test run wrote ${leaks.join(' and ')} into its logs or outputs; see ${RUN_LOG_PATH}`);
     }
-    rmSync(RUN_LOG_PATH, { force: true });
+    if (process.env.VMSI_KEEP_RUN_LOG !== "1") rmSync(RUN_LOG_PATH, { force: true });
   },
 };
