@@ -136,6 +136,21 @@ async function earlierMeshParameters(store: JobStore, vnfInstanceId: string): Pr
   return undefined;
 }
 
+/** Injected VMs of the VNF without a removal since: what the mesh holds of it. */
+async function injectedMembers(store: JobStore, vnfInstanceId: string): Promise<Array<{ serverId: string; vduId: string }>> {
+  const members = new Map<string, { serverId: string; vduId: string; at: number }>();
+  for (const job of await store.list({ kind: 'inject', state: 'succeeded', limit: 1000 })) {
+    const context = job.input.context;
+    if (context === null || typeof context !== 'object' || Array.isArray(context) || context.vnfInstanceId !== vnfInstanceId) continue;
+    members.set(job.subjectKey, { serverId: job.subjectKey, vduId: typeof context.vduId === 'string' ? context.vduId : '', at: job.createdAt });
+  }
+  for (const member of [...members.values()]) {
+    const [removal] = await store.list({ kind: 'remove', subjectKey: member.serverId, limit: 1 });
+    if (removal !== undefined && removal.createdAt > member.at) members.delete(member.serverId);
+  }
+  return [...members.values()].map(({ serverId, vduId }) => ({ serverId, vduId }));
+}
+
 interface TackerWiring {
   deps: TackerPluginDependencies;
   steps: StepDefinition[];
@@ -178,6 +193,7 @@ async function tackerWiring(config: Config, logger: Logger, store: JobStore, ser
     submit: (kind, spec: InjectionSpec, key, context) => service().submit(kind, spec, key, context),
     injectedSpec: (serverId) => service().injectedSpec(serverId),
     earlierMeshParameters: (vnfInstanceId) => earlierMeshParameters(store, vnfInstanceId),
+    injectedMembers: (vnfInstanceId) => injectedMembers(store, vnfInstanceId),
     config: tacker,
     addressPreference: openstack.serverAddress,
     activeTimeoutMs: durationToMs(openstack.activeTimeout),

@@ -10,6 +10,7 @@ import { intentsFromNotification, intentsFromOpOcc, type LcmIntent, type OpOccIn
 import { MESH_PARAMETERS_KEY, resolveMeshParameters } from '../tacker/mesh-parameters.js';
 import type { NormalizedLcmNotification } from '../tacker/sol003-notification.js';
 import type { TackerClient } from '../tacker/tacker-client.js';
+import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
 import type { SubmitResult } from './injection-service.js';
 import { buildTackerVmSpec } from './tacker-vm-spec.js';
 
@@ -22,6 +23,8 @@ export interface TackerPluginDependencies {
   injectedSpec: (serverId: string) => Promise<InjectionSpec | undefined>;
   /** The meshSidecar parameters an earlier operation of this VNF carried: Tacker does not copy Instantiate's to Scale or Heal. */
   earlierMeshParameters: (vnfInstanceId: string) => Promise<unknown>;
+  /** Servers of this VNF the service injected and has not removed: the mesh's view of its members. */
+  injectedMembers: (vnfInstanceId: string) => Promise<Array<{ serverId: string; vduId: string }>>;
   config: TackerConfig;
   addressPreference: AddressPreference;
   activeTimeoutMs: number;
@@ -67,14 +70,27 @@ export function handleIntent(intent: LcmIntent, sources: IntentSources, deps: Ta
   return intent.action === 'inject' ? injectIntent(intent, sources, deps) : removeIntent(intent, sources, deps);
 }
 
-async function vnfdIdOf(client: TackerClient, vnfInstanceId: string): Promise<string | undefined> {
+async function vnfInstanceOf(client: TackerClient, vnfInstanceId: string): Promise<NormalizedVnfInstance | undefined> {
   try {
-    return (await client.getVnfInstance(vnfInstanceId)).vnfdId;
+    return await client.getVnfInstance(vnfInstanceId);
   } catch (error) {
     // A terminated and deleted VNF is gone from Tacker; its removals need no profile.
     if (error instanceof AppError && error.code === 'NOT_FOUND') return undefined;
     throw error;
   }
+}
+
+/**
+ * Tacker v1 reports a healed VNFC as MODIFIED with its new server and never reports the old server
+ * (tacker/vnflcm/utils.py _get_affected_resources): members the mesh still has but the VNF no
+ * longer lists are removed, so no WorkloadEntry is left pointing at a deleted VM.
+ */
+async function departedMembers(instance: NormalizedVnfInstance | undefined, intents: LcmIntent[], deps: TackerPluginDependencies, vnfInstanceId: string): Promise<LcmIntent[]> {
+  const current = new Set([...(instance?.vnfcs ?? []).map((vnfc) => vnfc.serverId), ...intents.map((intent) => intent.serverId)]);
+  const members = await deps.injectedMembers(vnfInstanceId);
+  return members
+    .filter((member) => !current.has(member.serverId))
+    .map((member) => ({ action: 'remove' as const, serverId: member.serverId, vduId: member.vduId, vnfcId: member.serverId, dedupKey: `departed:${vnfInstanceId}:${member.serverId}` }));
 }
 
 function meshParametersOf(additionalParams: Record<string, unknown> | undefined): unknown {
@@ -106,9 +122,11 @@ async function expand(context: StepContext, deps: TackerPluginDependencies): Pro
   const own = meshParametersOf(opOcc.additionalParams);
   const meshSidecar = own ?? (await deps.earlierMeshParameters(notification.vnfInstanceId));
   const additionalParams = meshSidecar === undefined ? undefined : { [MESH_PARAMETERS_KEY]: meshSidecar };
-  const sources: IntentSources = { additionalParams, vnfdId: await vnfdIdOf(client, notification.vnfInstanceId), vnfInstanceId: notification.vnfInstanceId, signal: context.signal };
+  const instance = await vnfInstanceOf(client, notification.vnfInstanceId);
+  const sources: IntentSources = { additionalParams, vnfdId: instance?.vnfdId, vnfInstanceId: notification.vnfInstanceId, signal: context.signal };
+  const departed = notification.operation === 'HEAL' ? await departedMembers(instance, decision.intents, deps, notification.vnfInstanceId) : [];
   const outcomes: IntentOutcome[] = [];
-  for (const intent of decision.intents) {
+  for (const intent of [...decision.intents, ...departed]) {
     const outcome = await handleIntent(intent, sources, deps);
     context.appendLog(`${intent.action} ${intent.serverId} (${intent.vduId}): ${'jobId' in outcome ? `job ${outcome.jobId}` : `skipped: ${outcome.skipped}`}`);
     outcomes.push(outcome);

@@ -227,6 +227,15 @@ describe('Tacker plugin, end to end', function () {
     expect(v1Deliveries.every((delivery) => delivery.status === 204)).to.equal(true);
     const all = (await jobsOf('inject')).filter((job) => servers.includes(job.vm.serverId ?? ''));
     expect(all).to.have.length(2);
+
+    // v1 heal reports only the rebuilt server (MODIFIED); the old one must still leave the mesh.
+    const [before] = serversOf(v1Vnf, 'VDU1');
+    const vnfc = tacker.vnfInstances().find((instance) => instance.id === v1Vnf)?.vnfcs.find((candidate) => candidate.serverId === before);
+    await runOperation('v1', `/vnf_instances/${v1Vnf}/heal`, { vnfcInstanceId: [vnfc?.resourceInfoId] });
+    const [after] = serversOf(v1Vnf, 'VDU1');
+    expect(after).to.not.equal(before);
+    expect((await settledJobs('inject', [after ?? ''])).map((job) => job.state)).to.deep.equal(['succeeded']);
+    expect((await settledJobs('remove', [before ?? ''])).map((job) => job.state)).to.deep.equal(['succeeded']);
   });
 
   it('after missing an instantiation while down, vmsi tacker reconcile injects the VM', async function () {
