@@ -282,7 +282,7 @@ describe('Tacker plugin, end to end', function () {
     const unknownServer = randomUUID();
     const broken = structuredClone(vnfInstance) as { instantiatedVnfInfo: { vnfcResourceInfo: Array<{ computeResource: { resourceId: string } }> } };
     for (const info of broken.instantiatedVnfInfo.vnfcResourceInfo) info.computeResource.resourceId = unknownServer;
-    const failure = await runScript(broken as unknown as Record<string, unknown>);
+    const failure = await runScript(broken);
     expect(failure.status).to.not.equal(0);
     expect(failure.stderr).to.include(unknownServer);
   });
