@@ -1,23 +1,7 @@
-import type { Clock } from '../../../src/clock.js';
+import { systemClock } from '../../../src/clock.js';
 
-/** The wall clock, for simulators run without an injected one. */
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted === true) {
-        resolve();
-        return;
-      }
-      const finish = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(ms, 0));
-      signal?.addEventListener('abort', finish, { once: true });
-    }),
-};
+/** The wall clock, for simulators run without an injected one: the product's own. */
+export const realClock = systemClock;
 
 /**
  * v2 datetimes go through oslo.versionedobjects' DateTimeField, whose isotime() drops the
