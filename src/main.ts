@@ -9,7 +9,8 @@ import { resolveDataPath, type Config } from './config.js';
 import { durationToMs } from './duration.js';
 import { AppError } from './errors.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
-import { FailureAnnouncer, InjectionService } from './injection/injection-service.js';
+import { InjectionService } from './injection/injection-service.js';
+import { FailureAnnouncer, createNotificationSteps } from './injection/failure-notifications.js';
 import { systemClock } from './clock.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { SqliteJobStore } from './jobs/sqlite-job-store.js';
@@ -32,7 +33,7 @@ import type { InjectionSpec } from './injection-spec.js';
 import { createLcmEventSteps, type TackerApiVersion, type TackerPluginDependencies } from './injection/lcm-event-steps.js';
 import { TackerPlugin } from './injection/tacker-plugin.js';
 import type { JobStore } from './jobs/job-store.js';
-import type { StepDefinition } from './jobs/step-definition.js';
+import type { StepDefinition, StepDefinitions } from './jobs/step-definition.js';
 import { createOpenStackClients } from './openstack/openstack-config.js';
 import { TackerClient } from './tacker/tacker-client.js';
 import type { CallbackAuthentication } from './tacker/subscription-request.js';
@@ -81,11 +82,11 @@ async function createNotifier(config: Config, logger: Logger): Promise<Notifier 
   return new WebhookNotifier({ url: webhook.url, secret, deadlineMs: durationToMs(webhook.deadline), logger });
 }
 
-function observeJobs(metrics: ServiceMetrics, announcer: FailureAnnouncer): ConstructorParameters<typeof JobRunner>[0]['events'] {
+function observeJobs(metrics: ServiceMetrics, announcer: FailureAnnouncer | undefined): ConstructorParameters<typeof JobRunner>[0]['events'] {
   return {
     onTransition: (event) => {
       metrics.jobTransitions.inc({ kind: event.job.kind, to: event.to });
-      announcer.onTransition(event);
+      announcer?.onTransition(event);
     },
     onStepFinished: (event) => {
       metrics.stepDuration.observe({ step: event.stepName, outcome: event.outcome }, event.durationMs / 1000);
@@ -202,15 +203,12 @@ async function tackerWiring(config: Config, logger: Logger, store: JobStore, ser
   return { deps, steps: createLcmEventSteps(deps) };
 }
 
-async function startEngine(config: Config, logger: Logger, metrics: ServiceMetrics): Promise<Engine> {
-  const store = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
-  const notifier = await createNotifier(config, logger);
-  const announcer = new FailureAnnouncer({ ...(notifier === undefined ? {} : { notifier }), clock: systemClock, logger });
+function vmJobSteps(config: Config, metrics: ServiceMetrics, notifier: Notifier | undefined): StepDefinitions {
   const shell = new Ssh2VmShell({
     secrets: new FileSecretResolver({ secretsDir: resolveDataPath(config, config.ssh.secretsDir) }),
     hostKeys: new FileHostKeyStore(resolveDataPath(config, config.ssh.knownHosts)),
   });
-  const steps = createInjectionSteps({
+  return createInjectionSteps({
     render: renderDependencies(config),
     shell,
     registry: new FileMeshRegistry(resolveDataPath(config, config.registry.dir)),
@@ -222,25 +220,37 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     clock: systemClock,
     observeSshConnect: (seconds, outcome) => metrics.sshConnectDuration.observe({ outcome }, seconds),
   });
+}
+
+function notificationSteps(config: Config, store: JobStore, notifier: Notifier | undefined): StepDefinitions {
+  if (notifier === undefined) return {};
+  return { notification: createNotificationSteps({ store, notifier, clock: systemClock, deadlineMs: durationToMs(config.notify.webhook?.deadline ?? '10m') }) };
+}
+
+async function startEngine(config: Config, logger: Logger, metrics: ServiceMetrics): Promise<Engine> {
+  const store = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
+  const notifier = await createNotifier(config, logger);
   // The Tacker steps submit jobs through the service that the runner they belong to serves.
   const late: { service?: InjectionService } = {};
   const tacker = await tackerWiring(config, logger, store, () => {
     if (late.service === undefined) throw new AppError('INTERNAL', 'The injection service is not ready yet.', { retryable: true });
     return late.service;
   });
-  const allSteps = tacker === undefined ? steps : { ...steps, 'lcm-event': tacker.steps };
-  const runner = new JobRunner({ store, steps: allSteps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
+  const allSteps = { ...vmJobSteps(config, metrics, notifier), ...notificationSteps(config, store, notifier), ...(tacker === undefined ? {} : { 'lcm-event': tacker.steps }) };
+  const announcer: FailureAnnouncer | undefined = notifier === undefined ? undefined : new FailureAnnouncer({ runner: (): JobRunner => runner, store, logger });
+  const runner: JobRunner = new JobRunner({ store, steps: allSteps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
   const service = new InjectionService({ runner, store });
   late.service = service;
   metrics.trackJobStates(store);
   await runner.start();
+  const recovered = await announcer?.recover();
+  if (recovered !== undefined && recovered > 0) logger.info('Failure notifications created after a restart', { count: recovered });
   return {
     service,
     runner,
     ...(tacker === undefined ? {} : { tacker: new TackerPlugin({ runner, store, deps: tacker.deps }) }),
     close: async () => {
       await runner.stop();
-      await announcer.settle();
       await store.close();
     },
   };

@@ -1,49 +1,16 @@
 import { AppError } from '../errors.js';
 import type { InjectionSpec } from '../injection-spec.js';
-import type { Clock } from '../clock.js';
 import type { JobKind, JobState, JsonObject } from '../jobs/job.js';
-import type { JobRunner, JobTransitionEvent } from '../jobs/job-runner.js';
+import type { JobRunner } from '../jobs/job-runner.js';
 import type { JobStore } from '../jobs/job-store.js';
-import type { Logger } from '../log.js';
-import type { Notifier } from '../notify/notifier.js';
 import { parseInjectionSpec } from '../injection-spec.js';
-import { buildOutcomeEvent } from './injection-events.js';
 import { subjectKeyOf } from './injection-target.js';
 import { toJobView, type JobView } from './job-view.js';
+import { notificationSubject } from './failure-notifications.js';
 
 export interface SubmitResult {
   job: JobView;
   created: boolean;
-}
-
-/**
- * Sends `…injection.failed` when a job gives up (failed, or failed_temp awaiting an operator).
- * Fire-and-forget with the notifier's own deadline; pending sends are awaited on shutdown.
- */
-export class FailureAnnouncer {
-  private readonly pending = new Set<Promise<void>>();
-
-  constructor(private readonly options: { notifier?: Notifier; clock: Clock; logger: Logger }) {}
-
-  onTransition(event: JobTransitionEvent): void {
-    if (this.options.notifier === undefined || (event.to !== 'failed' && event.to !== 'failed_temp')) return;
-    const { notifier, clock, logger } = this.options;
-    const outcomeEvent = buildOutcomeEvent({ job: event.job, spec: parseInjectionSpec(event.job.input.spec), outcome: 'failed', now: clock.now() });
-    const sending: Promise<void> = notifier
-      .notify(outcomeEvent)
-      .then((report) => {
-        logger.info('Failure notification finished', { jobId: event.job.id, eventId: outcomeEvent.id, delivered: report.delivered, attempts: report.attempts });
-      })
-      .catch((error: unknown) => {
-        logger.warn('Failure notification could not be sent', { jobId: event.job.id, error });
-      })
-      .finally(() => this.pending.delete(sending));
-    this.pending.add(sending);
-  }
-
-  async settle(): Promise<void> {
-    await Promise.all([...this.pending]);
-  }
 }
 
 export interface InjectionServiceOptions {
@@ -70,7 +37,9 @@ export class InjectionService {
   async get(jobId: string): Promise<JobView> {
     const job = await this.options.store.get(jobId);
     if (job === null) throw new AppError('NOT_FOUND', `No injection job ${jobId}.`, { details: { jobId } });
-    return toJobView(job, await this.options.store.readLog(jobId));
+    const view = toJobView(job, await this.options.store.readLog(jobId));
+    const notifications = await this.options.store.list({ kind: 'notification', subjectKey: notificationSubject(jobId) });
+    return notifications.length === 0 ? view : { ...view, notifications: notifications.map((notification) => ({ id: notification.id, state: notification.state, report: notification.steps[0]?.output ?? null })) };
   }
 
   async list(filter: { state?: JobState; kind?: JobKind; limit?: number }): Promise<JobView[]> {

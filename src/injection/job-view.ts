@@ -17,6 +17,8 @@ export interface JobView {
   updatedAt: string;
   finishedAt: string | null;
   log?: string[];
+  /** The failure announcements sent for this job, with their delivery report. */
+  notifications?: Array<{ id: string; state: JobState; report: JsonValue | null }>;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

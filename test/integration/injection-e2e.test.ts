@@ -108,6 +108,13 @@ describe('SSH injection jobs, end to end', function () {
     expect(finished.state).to.equal('failed');
     expect(finished.lastError?.code).to.equal('SSH_HOST_KEY_MISMATCH');
     expect((await vm.run(['test', '-e', '/var/lib/vm-sidecar-injector'])).code).to.not.equal(0);
+    // The failure is announced once, signed, and its delivery is part of the job's record.
+    const events = await receiver.waitFor((all) => all.some((event) => event.data.jobId === job.id));
+    const failure = events.find((event) => event.data.jobId === job.id);
+    expect(failure?.type).to.equal('dev.vmsi.injection.failed');
+    expect(failure?.data.failure?.code).to.equal('SSH_HOST_KEY_MISMATCH');
+    const announced = await service.waitForJob(job.id, (view) => view.notifications?.[0]?.state === 'succeeded');
+    expect(announced.notifications?.[0]?.report).to.deep.include({ delivered: true, eventId: `${job.id}.failed` });
     expect((await vm.run(['test', '-e', '/run/vm-sidecar-injector'])).code).to.not.equal(0);
   });
 
