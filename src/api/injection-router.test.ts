@@ -87,6 +87,17 @@ describe('injection API', function () {
     expect(shell.commands.some((argv) => argv.includes('remove'))).to.equal(true);
   });
 
+  it('re-onboards a VM as a new injection of the same spec, minting a fresh token', async function () {
+    const first = await finished(((await (await post('/v1/injections', validSpecInput())).json()) as JobView).id);
+    const response = await call(`/v1/injections/${first.id}/reonboard`, { method: 'POST' });
+    expect(response.status).to.equal(202);
+    const again = await finished(((await response.json()) as JobView).id);
+    expect(again.id).to.not.equal(first.id);
+    expect(again.state).to.equal('succeeded');
+    expect(again.vm).to.deep.equal(first.vm);
+    expect((await call('/v1/injections/00000000-0000-4000-8000-000000000000/reonboard', { method: 'POST' })).status).to.equal(404);
+  });
+
   it('lists jobs by state and answers operator actions on jobs that are not failed_temp with 409', async function () {
     const accepted = (await (await post('/v1/injections', validSpecInput())).json()) as JobView;
     await finished(accepted.id);

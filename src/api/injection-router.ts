@@ -51,6 +51,9 @@ export function injectionRouter(service: InjectionService): Router {
   router.get('/v1/injections/:id', requireScope('read'), async (req, res) => {
     res.json(await service.get(jobIdOf(req)));
   });
+  router.post('/v1/injections/:id/reonboard', requireScope('write'), async (req, res) => {
+    accepted(res, await service.reonboard(jobIdOf(req)));
+  });
   router.post('/v1/injections/:id/retry', requireScope('write'), async (req, res) => {
     res.json(await service.retry(jobIdOf(req)));
   });

@@ -52,6 +52,17 @@ export class InjectionService {
     return latest === undefined ? undefined : parseInjectionSpec(latest.input.spec);
   }
 
+  /**
+   * For a VM whose certificates expired while it was off (Istio users' lesson 1): a new injection of
+   * the same spec mints a fresh token; the install finds the package in place, rewrites only the
+   * token and restarts the agent.
+   */
+  async reonboard(jobId: string): Promise<SubmitResult> {
+    const job = await this.options.store.get(jobId);
+    if (job === null || job.kind !== 'inject') throw new AppError('NOT_FOUND', `No injection job ${jobId} to re-onboard from.`, { details: { jobId } });
+    return this.submit('inject', parseInjectionSpec(job.input.spec), undefined, { reonboardOf: jobId });
+  }
+
   async retry(jobId: string): Promise<JobView> {
     return toJobView(await this.options.runner.retry(jobId));
   }

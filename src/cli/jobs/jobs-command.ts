@@ -11,7 +11,7 @@ function print(value: unknown, human: string, options: OutputOptions): void {
   process.stdout.write(options.json ? `${JSON.stringify(value)}\n` : human);
 }
 
-function registerOperatorAction(program: Command, action: 'retry' | 'abandon', description: string): void {
+function registerOperatorAction(program: Command, action: 'retry' | 'abandon' | 'reonboard', description: string): void {
   addApiOptions(program.command(`${action} <id>`).description(description).option('--json', 'machine-readable output')).action(
     async (id: string, options: OutputOptions) => {
       const client = await apiClientFor(program, options);
@@ -43,5 +43,6 @@ export function registerJobCommands(program: Command): void {
     },
   );
   registerOperatorAction(program, 'retry', 'Retry a failed_temp job from its failed step');
+  registerOperatorAction(program, 'reonboard', 'Fresh token and agent restart for the VM of an injection job (certificates expired while it was off)');
   registerOperatorAction(program, 'abandon', 'Give up a failed_temp job (it becomes failed)');
 }
