@@ -311,8 +311,16 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
 function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+    const server = app.listen(port, host, (error?: Error) => (error ? reject(listenError(error, host, port)) : resolve(server)));
   });
+}
+
+function listenError(error: Error, host: string, port: number): AppError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new AppError('INVALID_CONFIG', `Port ${port} on ${host} is already in use; choose another with http.port or VMSI_HTTP_PORT.`, { cause: error });
+  if (code === 'EACCES') return new AppError('INVALID_CONFIG', `Listening on ${host}:${port} is not permitted for this user.`, { cause: error });
+  if (code === 'EADDRNOTAVAIL') return new AppError('INVALID_CONFIG', `${host} is not an address of this machine; fix http.host.`, { cause: error });
+  return new AppError('INTERNAL', `The service could not listen on ${host}:${port}.`, { cause: error });
 }
 
 function closeServer(server: Server): Promise<void> {
