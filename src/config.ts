@@ -47,14 +47,18 @@ const httpSchema = z
 const meshSchema = z
   .object({
     credentials: z
-      .object({
-        kind: z.literal('file').default('file'),
-        dir: z
-          .string()
-          .default('mesh-credentials')
-          .describe('Folder of root certificates, tokens and mesh configs; relative paths are under dataDir. Layout in docs/configuration.md.'),
-      })
-      .strict()
+      .discriminatedUnion('kind', [
+        z
+          .object({
+            kind: z.literal('file'),
+            dir: z
+              .string()
+              .default('mesh-credentials')
+              .describe('Folder of root certificates, tokens and mesh configs; relative paths are under dataDir. Layout in docs/configuration.md.'),
+          })
+          .strict(),
+        z.object({ kind: z.literal('kubernetes') }).strict().describe('Root certificate, tokens (TokenRequest) and mesh config from the cluster; needs the kubernetes section.'),
+      ])
       .default({ kind: 'file', dir: 'mesh-credentials' }),
     tokenLifetime: durationSchema.default('1h').describe('Lifetime asked for bootstrap tokens: long enough to cover boot and package download.'),
   })
@@ -78,11 +82,27 @@ const sshSchema = z
   .strict();
 
 const registrySchema = z
+  .discriminatedUnion('kind', [
+    z
+      .object({
+        kind: z.literal('file'),
+        dir: z.string().default('registry').describe('Where WorkloadGroup/WorkloadEntry manifests are written; relative paths are under dataDir.'),
+      })
+      .strict(),
+    z.object({ kind: z.literal('kubernetes') }).strict().describe('WorkloadGroups and WorkloadEntries in the cluster (server-side apply); needs the kubernetes section.'),
+  ])
+  .default({ kind: 'file', dir: 'registry' });
+
+const kubernetesSchema = z
   .object({
-    kind: z.literal('file').default('file'),
-    dir: z.string().default('registry').describe('Where WorkloadGroup/WorkloadEntry manifests are written; relative paths are under dataDir.'),
+    kubeconfig: z.string().min(1).optional().describe("A kubeconfig file made for the service's own identity."),
+    context: z.string().min(1).optional(),
+    inCluster: z.boolean().default(false).describe('Use the pod service account (token, CA and API address from the pod).'),
+    requestTimeout: durationSchema.default('30s'),
   })
-  .strict();
+  .strict()
+  .refine((kubernetes) => kubernetes.inCluster !== (kubernetes.kubeconfig !== undefined), 'set exactly one of kubeconfig or inCluster: true')
+  .describe('How the service reaches Kubernetes (docs/kubernetes.md); used by the kubernetes credentials and registry.');
 
 const webhookSchema = z
   .object({
@@ -173,7 +193,8 @@ export const configSchema = z
     artifactsDir: z.string().default('artifacts').describe('Packages pushed to VMs without a route out; relative paths are under dataDir.'),
     jobs: jobsSchema.default(jobsSchema.parse({})),
     ssh: sshSchema.default(sshSchema.parse({})),
-    registry: registrySchema.default(registrySchema.parse({})),
+    registry: registrySchema,
+    kubernetes: kubernetesSchema.optional(),
     notify: z
       .object({ webhook: webhookSchema.optional() })
       .strict()
@@ -186,6 +207,10 @@ export const configSchema = z
   .refine((config) => config.tacker === undefined || config.openstack !== undefined, {
     path: ['openstack'],
     message: 'the Tacker plugin needs openstack (Keystone) settings to read Tacker and Nova',
+  })
+  .refine((config) => (config.mesh.credentials.kind !== 'kubernetes' && config.registry.kind !== 'kubernetes') || config.kubernetes !== undefined, {
+    path: ['kubernetes'],
+    message: 'kubernetes credentials or registry need the kubernetes section (kubeconfig or inCluster)',
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -14,9 +14,12 @@ import { FailureAnnouncer, createNotificationSteps } from './injection/failure-n
 import { systemClock } from './clock.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { SqliteJobStore } from './jobs/sqlite-job-store.js';
-import { registerSecret, type Logger } from './log.js';
+import { createLogger, registerSecret, type Logger } from './log.js';
 import { FileMeshCredentials } from './mesh/file-mesh-credentials.js';
 import { FileMeshRegistry } from './mesh/file-mesh-registry.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ControlPlaneSettingsSource, MeshCredentials } from './mesh/mesh-credentials.js';
+import type { MeshRegistry } from './mesh/mesh-registry.js';
 import type { Notifier } from './notify/notifier.js';
 import { WebhookNotifier } from './notify/webhook-notifier.js';
 import { loadInstallScript } from './render/injection-bundle.js';
@@ -46,9 +49,35 @@ export interface RunningService {
 /** How long stop() lets a running step finish before aborting it; the job resumes at next start. */
 const STOP_GRACE_MS = 10_000;
 
+/**
+ * One KubeConfig for every Kubernetes adapter. The client library is loaded only when the config
+ * asks for it: it costs about half a second at every start of the CLI otherwise.
+ */
+async function kubeConfigOf(config: Config): Promise<KubeConfig> {
+  const kubernetes = config.kubernetes;
+  if (kubernetes === undefined) throw new AppError('INVALID_CONFIG', 'The kubernetes section is missing.');
+  const { loadKubeConfig } = await import('./mesh/kubernetes/kube-config.js');
+  if (kubernetes.inCluster) return loadKubeConfig({ kind: 'in-cluster' });
+  return loadKubeConfig({ kind: 'kubeconfig', file: kubernetes.kubeconfig ?? '', ...(kubernetes.context === undefined ? {} : { context: kubernetes.context }) });
+}
+
+async function meshCredentialsOf(config: Config, logger: Logger): Promise<MeshCredentials & ControlPlaneSettingsSource> {
+  const credentials = config.mesh.credentials;
+  if (credentials.kind === 'file') return new FileMeshCredentials(resolveDataPath(config, credentials.dir));
+  const { KubernetesMeshCredentials } = await import('./mesh/kubernetes/kubernetes-mesh-credentials.js');
+  return new KubernetesMeshCredentials({ kubeConfig: await kubeConfigOf(config), logger, requestTimeoutMs: durationToMs(config.kubernetes?.requestTimeout ?? '30s') });
+}
+
+async function meshRegistryOf(config: Config, logger: Logger): Promise<MeshRegistry> {
+  const registry = config.registry;
+  if (registry.kind === 'file') return new FileMeshRegistry(resolveDataPath(config, registry.dir));
+  const { KubernetesMeshRegistry } = await import('./mesh/kubernetes/kubernetes-mesh-registry.js');
+  return new KubernetesMeshRegistry({ kubeConfig: await kubeConfigOf(config), logger, requestTimeoutMs: durationToMs(config.kubernetes?.requestTimeout ?? '30s') });
+}
+
 /** Wiring only: concrete adapters are chosen here and nowhere else. */
-export function renderDependencies(config: Config): RenderDependencies {
-  const credentials = new FileMeshCredentials(resolveDataPath(config, config.mesh.credentials.dir));
+export async function renderDependencies(config: Config, logger: Logger = createLogger({ silent: true })): Promise<RenderDependencies> {
+  const credentials = await meshCredentialsOf(config, logger);
   return {
     credentials,
     controlPlane: credentials,
@@ -203,15 +232,15 @@ async function tackerWiring(config: Config, logger: Logger, store: JobStore, ser
   return { deps, steps: createLcmEventSteps(deps) };
 }
 
-function vmJobSteps(config: Config, metrics: ServiceMetrics, notifier: Notifier | undefined): StepDefinitions {
+async function vmJobSteps(config: Config, logger: Logger, metrics: ServiceMetrics, notifier: Notifier | undefined): Promise<StepDefinitions> {
   const shell = new Ssh2VmShell({
     secrets: new FileSecretResolver({ secretsDir: resolveDataPath(config, config.ssh.secretsDir) }),
     hostKeys: new FileHostKeyStore(resolveDataPath(config, config.ssh.knownHosts)),
   });
   return createInjectionSteps({
-    render: renderDependencies(config),
+    render: await renderDependencies(config, logger),
     shell,
-    registry: new FileMeshRegistry(resolveDataPath(config, config.registry.dir)),
+    registry: await meshRegistryOf(config, logger),
     ...(notifier === undefined ? {} : { notifier }),
     remoteBundleDir: config.ssh.remoteBundleDir,
     connectDeadlineMs: durationToMs(config.jobs.connectDeadline),
@@ -236,7 +265,7 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     if (late.service === undefined) throw new AppError('INTERNAL', 'The injection service is not ready yet.', { retryable: true });
     return late.service;
   });
-  const allSteps = { ...vmJobSteps(config, metrics, notifier), ...notificationSteps(config, store, notifier), ...(tacker === undefined ? {} : { 'lcm-event': tacker.steps }) };
+  const allSteps = { ...(await vmJobSteps(config, logger, metrics, notifier)), ...notificationSteps(config, store, notifier), ...(tacker === undefined ? {} : { 'lcm-event': tacker.steps }) };
   const announcer: FailureAnnouncer | undefined = notifier === undefined ? undefined : new FailureAnnouncer({ runner: (): JobRunner => runner, store, logger });
   const runner: JobRunner = new JobRunner({ store, steps: allSteps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
   const service = new InjectionService({ runner, store });
@@ -290,7 +319,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     config,
     logger,
     metrics,
-    render: renderDependencies(config),
+    render: await renderDependencies(config, logger),
     injections: engine.service,
     apiTokens: tokens,
     readinessChecks: [dataDirWritable(config.dataDir)],

@@ -50,7 +50,7 @@ export function registerRenderCommand(program: Command): void {
       const config = loadConfig({ file: program.opts<{ config?: string }>().config });
       const parsed = parseInjectionSpec(await readSpecFile(options.spec));
       const spec = options.cloudInit ? { ...parsed, delivery: { ...parsed.delivery, method: 'cloud-init' as const } } : parsed;
-      const rendered = await renderInjection(spec, renderDependencies(config));
+      const rendered = await renderInjection(spec, await renderDependencies(config));
       const bundle = options.maskSecrets ? maskSecrets(rendered) : rendered;
       await mkdir(options.out, { recursive: true, mode: 0o700 });
       for (const file of bundle.files) await writeOutput(options.out, file.name, file.content, file.mode);
