@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
 import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
 import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';
-import type { MeshRegistry } from '../mesh/mesh-registry.js';
+import type { MeshRegistry, RegisteredWorkloadEntry } from '../mesh/mesh-registry.js';
 import { buildWorkloadEntry, buildWorkloadGroup, workloadEntryName } from '../mesh/workload-objects.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { InjectionBundle } from '../render/injection-bundle.js';
@@ -163,13 +163,32 @@ function verifyStep(policies: Record<string, StepPolicy>, deps: InjectionStepDep
   );
 }
 
+/** istiod's Healthy condition, reported where a probe is configured (it only exists then). */
+function healthOf(entry: RegisteredWorkloadEntry, spec: InjectionSpec): string {
+  if (spec.mesh.probe === undefined) return 'no probe configured';
+  const healthy = entry.status?.conditions?.find((condition) => condition.type === 'Healthy');
+  if (healthy === undefined) return 'not reported yet';
+  return healthy.status === 'True' ? 'healthy' : `unhealthy: ${healthy.message ?? healthy.reason ?? ''}`.trim();
+}
+
+/**
+ * Done means done (Istio users' lesson 7): the entry is read back from the registry, never assumed.
+ * With auto-registration istiod creates it when the proxy connects; the step waits for it through
+ * its retries and never creates one itself.
+ */
 function registerStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
   return step('register', policies, async (context) => {
     const spec = specOf(context);
+    const name = workloadEntryName(spec);
     const group = await deps.registry.ensureWorkloadGroup(buildWorkloadGroup(spec));
-    if (spec.mesh.autoRegister) return { workloadGroup: group, workloadEntry: workloadEntryName(spec), entry: 'left to istiod (auto-registration)' };
-    const entry = await deps.registry.applyWorkloadEntry(buildWorkloadEntry(spec));
-    return { workloadGroup: group, workloadEntry: workloadEntryName(spec), entry };
+    const applied = spec.mesh.autoRegister ? 'left to istiod (auto-registration)' : await deps.registry.applyWorkloadEntry(buildWorkloadEntry(spec));
+    const stored = await deps.registry.getWorkloadEntry(spec.mesh.namespace, name);
+    if (stored === undefined) {
+      const waiting = spec.mesh.autoRegister ? `istiod has not registered ${name} yet` : `${name} is missing from the registry after it was applied`;
+      throw new AppError('REGISTRY_FAILED', `${waiting}.`, { retryable: true, details: { namespace: spec.mesh.namespace, workloadEntry: name } });
+    }
+    context.appendLog(`register: ${spec.mesh.namespace}/${name} present (${applied}); health: ${healthOf(stored, spec)}`);
+    return { workloadGroup: group, workloadEntry: name, entry: applied, present: true, health: healthOf(stored, spec) };
   });
 }
 

@@ -80,4 +80,43 @@ describe('injection against a Kubernetes cluster', function () {
     expect(kube.objects('workloadentries', 'vm-ns')).to.have.length(0);
     expect(kube.objects('workloadgroups', 'vm-ns')).to.have.length(1);
   });
+
+  it('retries through 409 and 503 from the API server and registers once; a 403 fails the job with the API reason', async function () {
+    kube.failNext({ method: 'PATCH', path: /workloadentries/, status: 409, times: 1 });
+    kube.failNext({ method: 'PATCH', path: /workloadentries/, status: 503, times: 1 });
+    const job = await run('/v1/injections', spec);
+    expect(job.state, JSON.stringify(job.lastError)).to.equal('succeeded');
+    expect(job.steps.find((step) => step.name === 'register')?.attempts).to.equal(3);
+    expect(kube.objects('workloadentries', 'vm-ns')).to.have.length(1);
+
+    kube.failNext({ method: 'PATCH', path: /workloadentries/, status: 403, times: 1, message: 'workloadentries.networking.istio.io is forbidden: User "vmsi" cannot patch resource' });
+    const refused = await run('/v1/injections', spec);
+    expect(refused.state).to.equal('failed');
+    expect(refused.lastError?.code).to.equal('FORBIDDEN');
+    expect(refused.lastError?.message).to.include('forbidden');
+    expect(refused.steps.find((step) => step.name === 'register')?.attempts).to.equal(1);
+    expect((await run('/v1/removals', spec)).state).to.equal('succeeded');
+  });
+
+  it('with auto-registration creates no entry itself, waits for istiod to register the VM, and reports it', async function () {
+    const auto: InjectionSpecInput = { ...spec, mesh: { ...spec.mesh, autoRegister: true } };
+    const requestsBefore = kube.requests.length;
+    const { body: submitted } = await service.request<JobView>('POST', '/v1/injections', auto);
+    const waiting = await service.waitForJob(submitted.id, (job) => job.steps.find((step) => step.name === 'register')?.lastError?.code === 'REGISTRY_FAILED');
+    expect(waiting.state).to.be.oneOf(['retry_wait', 'running']);
+    // What istiod does when the proxy connects with ISTIO_META_AUTO_REGISTER_GROUP.
+    const name = `vm-app-${vm.address}`;
+    const created = await fetch(`${kube.url}/apis/networking.istio.io/v1/namespaces/vm-ns/workloadentries`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${kube.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: 'vm-ns' }, spec: { address: vm.address, serviceAccount: 'vm-sa', labels: { app: 'vm-app' } } }),
+    });
+    expect(created.status).to.equal(201);
+    const job = await service.waitForJob(submitted.id);
+    expect(job.state, JSON.stringify(job.lastError)).to.equal('succeeded');
+    expect(job.steps.find((step) => step.name === 'register')?.output).to.deep.include({ present: true, entry: 'left to istiod (auto-registration)' });
+    // The only write to WorkloadEntries during the job is the one istiod (this test) made.
+    const writes = kube.requests.slice(requestsBefore).filter((request) => /workloadentries/.test(request.path) && request.method !== 'GET');
+    expect(writes.map((request) => request.method)).to.deep.equal(['POST']);
+  });
 });
