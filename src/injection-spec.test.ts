@@ -58,6 +58,13 @@ describe('injection spec', function () {
     expect(problemsOf({ ...input, vm: { name: 'v', address: '198.51.100.10' } }).map((p) => p.path)).to.include('vm.ssh');
   });
 
+  it('accepts the gateway as a Service to read from the cluster, one form only', function () {
+    const input = validSpecInput();
+    expect(parseInjectionSpec({ ...input, mesh: { ...input.mesh, gateway: { service: 'istio-eastwestgateway.istio-system' } } }).mesh.gateway).to.deep.equal({ service: 'istio-eastwestgateway.istio-system' });
+    expect(problemsOf({ ...input, mesh: { ...input.mesh, gateway: { ip: '198.51.100.1', service: 'gw.istio-system' } } })[0]?.message).to.match(/exactly one/);
+    expect(problemsOf({ ...input, mesh: { ...input.mesh, gateway: { service: 'no-namespace' } } }).map((p) => p.path)).to.include('mesh.gateway.service');
+  });
+
   it('requires a way to reach istiod', function () {
     const input = validSpecInput();
     const { gateway: _gateway, ...meshWithoutGateway } = input.mesh;

@@ -97,9 +97,14 @@ const gatewaySchema = z
   .object({
     ip: ipAddressSchema.optional(),
     hostname: hostnameSchema.optional().describe('Resolved by the service when rendering; rendering fails if it does not resolve.'),
+    service: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be <service>.<namespace>, e.g. istio-eastwestgateway.istio-system')
+      .optional()
+      .describe('A Service whose load balancer address is read from the cluster (kubernetes credentials only).'),
   })
   .strict()
-  .refine((gateway) => (gateway.ip === undefined) !== (gateway.hostname === undefined), 'set exactly one of ip or hostname')
+  .refine((gateway) => [gateway.ip, gateway.hostname, gateway.service].filter((value) => value !== undefined).length === 1, 'set exactly one of ip, hostname or service')
   .describe('The east-west gateway through which the VM reaches istiod; becomes the hosts line.');
 
 const meshSchema = z

@@ -92,3 +92,18 @@ describe('bootstrap files for health-checked VMs', function () {
     expect(buildBootstrapFiles({ ...base, spec: autoRegistered, controlPlane: { meshConfig: {} } }).clusterEnv).not.to.include('ISTIO_META_WORKLOAD_ENTRY');
   });
 });
+
+describe('gateway from a Service', function () {
+  it('is refused with a clear problem when the credentials cannot read Services', async function () {
+    const { renderInjection } = await import('../render/render-injection.js');
+    const { InMemoryMeshCredentials, StaticResolver } = await import('../../test/support/test-credentials.js');
+    const credentials = new InMemoryMeshCredentials();
+    const input = validSpecInput();
+    const withService = parseInjectionSpec({ ...input, mesh: { ...input.mesh, gateway: { service: 'istio-eastwestgateway.istio-system' } } });
+    const deps = { credentials, controlPlane: credentials, resolver: new StaticResolver({}), installScript: Buffer.alloc(0), artifactsDir: '/nonexistent', tokenLifetimeSeconds: 3600, now: Date.now };
+    let refusal: unknown;
+    await renderInjection(withService, deps).catch((error: unknown) => (refusal = error));
+    expect(refusal).to.have.property('code', 'INVALID_SPEC');
+    expect((refusal as { problems: Array<{ path: string }> }).problems[0]?.path).to.equal('mesh.gateway.service');
+  });
+});

@@ -33,6 +33,11 @@ export interface MeshConfigDocument {
 
 export interface ControlPlaneSettingsSource {
   controlPlaneSettings(istioNamespace: string, revision: string | undefined): Promise<ControlPlaneSettings>;
+  /**
+   * The external address of a Service (the east-west gateway), as istioctl reads it: the load
+   * balancer's ingress, else its external IPs. Sources that cannot see Services leave it out.
+   */
+  serviceAddress?(namespace: string, name: string): Promise<{ ip?: string; hostname?: string }>;
 }
 
 /** Resolves the east-west gateway hostname the way the plugin host sees it. */

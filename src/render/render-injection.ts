@@ -29,7 +29,7 @@ export async function renderInjection(spec: InjectionSpec, deps: RenderDependenc
     deps.controlPlane.controlPlaneSettings(mesh.istioNamespace, mesh.revision),
     deps.credentials.rootCertificate(mesh.namespace),
     mintToken(spec, deps),
-    resolveGateway(spec, deps.resolver),
+    resolveGateway(spec, deps),
     loadPushedPackage(spec, deps.artifactsDir),
   ]);
   const bootstrap = buildBootstrapFiles({ spec, controlPlane, rootCertificate, token, ...(gatewayIp === undefined ? {} : { gatewayIp }) });
@@ -51,10 +51,27 @@ async function mintToken(spec: InjectionSpec, deps: RenderDependencies): Promise
   return token;
 }
 
-async function resolveGateway(spec: InjectionSpec, resolver: AddressResolver): Promise<string | undefined> {
-  const gateway = spec.mesh.gateway;
-  if (gateway === undefined) return undefined;
+/** The gateway Service's address: its IP, or its load balancer's hostname resolved as any other. */
+async function serviceGateway(service: string, deps: RenderDependencies): Promise<{ ip?: string; hostname?: string }> {
+  const [name = '', namespace = ''] = service.split('.');
+  if (deps.controlPlane.serviceAddress === undefined) {
+    throw new AppError('INVALID_SPEC', `mesh.gateway.service needs credentials from Kubernetes to read ${service}; give its ip or hostname instead.`, {
+      problems: [{ path: 'mesh.gateway.service', message: 'the configured mesh credentials cannot read Services' }],
+    });
+  }
+  const address = await deps.controlPlane.serviceAddress(namespace, name);
+  if (address.ip === undefined && address.hostname === undefined) {
+    throw new AppError('GATEWAY_UNRESOLVED', `Service ${service} has no load balancer ingress or external IP yet.`, { retryable: true, details: { service } });
+  }
+  return address;
+}
+
+async function resolveGateway(spec: InjectionSpec, deps: RenderDependencies): Promise<string | undefined> {
+  const configured = spec.mesh.gateway;
+  if (configured === undefined) return undefined;
+  const gateway = configured.service === undefined ? configured : await serviceGateway(configured.service, deps);
   if (gateway.ip !== undefined) return gateway.ip;
+  const resolver: AddressResolver = deps.resolver;
   const hostname = gateway.hostname as string;
   try {
     return await resolver.resolve(hostname);

@@ -26,6 +26,8 @@ describe('injection against a Kubernetes cluster', function () {
     kube.addConfigMap('vm-ns', 'istio-ca-root-cert', { 'root-cert.pem': TEST_ROOT_CERT });
     kube.addConfigMap('istio-system', 'istio', { mesh: 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\ntrustDomain: cluster.local\n' });
     kube.addServiceAccount('vm-ns', 'vm-sa');
+    // The east-west gateway as a cloud load balancer publishes it; the VM reaches "istiod" through it.
+    kube.addService('istio-system', 'istio-eastwestgateway', { type: 'LoadBalancer', ports: [{ name: 'tcp-istiod', port: 15012 }] }, { loadBalancer: { ingress: [{ ip: lab.bridgeAddress }] } });
     service = new ServiceProcess({
       privateKeyPath: lab.clientKey.privateKeyPath,
       extraConfig: (dataDir) => ({
@@ -40,7 +42,7 @@ describe('injection against a Kubernetes cluster', function () {
     vm = await lab.startVm();
     spec = {
       vm: { name: 'kube-vm', address: vm.address, ssh: { user: 'vmadmin', privateKeyRef: { secret: 'lab-key' } } },
-      mesh: { namespace: 'vm-ns', workloadGroup: 'vm-app', serviceAccount: 'vm-sa', labels: { app: 'vm-app' }, gateway: { ip: lab.bridgeAddress } },
+      mesh: { namespace: 'vm-ns', workloadGroup: 'vm-app', serviceAccount: 'vm-sa', labels: { app: 'vm-app' }, gateway: { service: 'istio-eastwestgateway.istio-system' } },
       package: { source: 'mirror', url: lab.publishFile(deb.path, 'istio-sidecar.deb'), sha256: deb.sha256 },
     };
   });
@@ -69,6 +71,10 @@ describe('injection against a Kubernetes cluster', function () {
     const entries = kube.objects('workloadentries', 'vm-ns');
     expect(entries).to.have.length(1);
     expect((entries[0]?.spec as { address?: string }).address).to.equal(vm.address);
+    const hosts = (await vm.run(['cat', '/etc/hosts'])).stdout;
+    expect(hosts).to.include(`${lab.bridgeAddress} istiod.istio-system.svc # vm-sidecar-injector`);
+    // The agent's certificate carries the identity the token granted (lesson 7).
+    expect(job.steps.find((step) => step.name === 'verify')?.output).to.deep.include({ certificate: 'matches', expectedSpiffeId: 'spiffe://cluster.local/ns/vm-ns/sa/vm-sa' });
   });
 
   it('updates, never duplicates, on a second injection, and removal deletes only that entry', async function () {

@@ -1,4 +1,4 @@
-import { CoreV1Api, type ConfigurationOptions, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, type ConfigurationOptions, type KubeConfig, type V1ConfigMap, type V1Service } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../../errors.js';
 import { isRevisioned } from '../../injection-spec.js';
@@ -100,6 +100,11 @@ export class KubernetesMeshCredentials implements MeshCredentials, ControlPlaneS
     return clusterId === undefined ? { meshConfig } : { meshConfig, clusterId };
   }
 
+  async serviceAddress(namespace: string, name: string): Promise<{ ip?: string; hostname?: string }> {
+    const context = { operation: `get Service ${namespace}/${name}`, code: 'CREDENTIALS_UNAVAILABLE' } as const;
+    return externalAddressOf(await callKubernetes(context, () => this.core.readNamespacedService({ name, namespace }, this.callOptions)));
+  }
+
   private async readConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
     const context = { operation: `get ConfigMap ${namespace}/${name}`, code: 'CREDENTIALS_UNAVAILABLE' } as const;
     return callKubernetes(context, async () => {
@@ -111,6 +116,15 @@ export class KubernetesMeshCredentials implements MeshCredentials, ControlPlaneS
       }
     });
   }
+}
+
+/** istioctl's order (createHosts): the load balancer's ingress IP, then external IPs, then its hostname. */
+function externalAddressOf(service: V1Service): { ip?: string; hostname?: string } {
+  const ingress = service.status?.loadBalancer?.ingress?.[0] ?? {};
+  const externalIps = service.spec?.externalIPs ?? [];
+  const ip = ingress.ip || externalIps[0];
+  if (ip) return { ip };
+  return ingress.hostname ? { hostname: ingress.hostname } : {};
 }
 
 function parseMeshConfig(text: string | undefined, source: string): MeshConfigDocument {
