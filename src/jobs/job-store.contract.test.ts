@@ -7,6 +7,7 @@ import { InMemoryJobStore } from './in-memory-job-store.js';
 import { newJob, transition, type Job, type JobKind, type JobState } from './job.js';
 import type { JobStore } from './job-store.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
 /** Every JobStore adapter must pass this suite; the runner relies on nothing else. */
 interface StoreFactory {
@@ -56,15 +57,6 @@ function start(job: Job): Job {
   return { ...transition(job, 'running', 'claimed', { now: NOW }), attempt: job.attempt + 1 };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AppError);
-    return error as AppError;
-  }
-  return expect.fail('expected a rejection');
-}
 
 for (const factory of FACTORIES) {
   describe(`JobStore contract: ${factory.name}`, function () {

@@ -3,27 +3,17 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { AppError } from '../errors.js';
 import { parseInjectionSpec } from '../injection-spec.js';
 import { FileMeshRegistry } from './file-mesh-registry.js';
 import { buildWorkloadEntry, buildWorkloadGroup } from './workload-objects.js';
 import { assertValidIstioObject } from '../../test/support/istio-crd-validator.js';
 import { validSpecInput } from '../../test/support/spec-fixtures.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
 const base = validSpecInput();
 const spec = parseInjectionSpec({ ...base, mesh: { ...base.mesh, ports: { http: 8080 }, labels: { app: 'vm-app', version: 'true' } } });
 const group = buildWorkloadGroup(spec);
 const entry = buildWorkloadEntry(spec, { vnfInstanceId: 'c1b2d3e4-0000-4000-8000-00000000abcd' });
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 describe('FileMeshRegistry', function () {
   let dir: string;

@@ -7,13 +7,8 @@ import { createTestLogger, readRunLog } from '../../test/support/run-log.js';
 import { CloudModel } from '../../test/support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../../test/support/openstack-sim/openstack-simulator.js';
 import { KeystoneClient, authRequestBody, tokensUrlOf, type KeystoneAuth, type KeystoneClientOptions } from './keystone-client.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  return promise.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error as AppError,
-  );
-}
 
 /** A port nothing listens on: bound, read, closed. */
 async function closedPortUrl(): Promise<string> {

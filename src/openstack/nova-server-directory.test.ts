@@ -10,13 +10,8 @@ import { KeystoneClient, type KeystoneClientOptions } from './keystone-client.js
 import { NOVA_MICROVERSION, NovaServerDirectory } from './nova-server-directory.js';
 import { OpenStackSession, joinUrl } from './openstack-session.js';
 import { chooseAddress, waitUntilActive } from './server-directory.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  return promise.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error as AppError,
-  );
-}
 
 const WEB_ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
 

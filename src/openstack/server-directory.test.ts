@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { AppError } from '../errors.js';
 import { ManualClock } from '../jobs/manual-clock.js';
 import { chooseAddress, waitUntilActive, type ServerDirectory, type ServerInfo } from './server-directory.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
 function server(overrides: Partial<ServerInfo> = {}): ServerInfo {
   return {
@@ -28,12 +29,6 @@ function failure(action: () => unknown): AppError {
   return expect.fail('expected an error');
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  return promise.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error as AppError,
-  );
-}
 
 /** Answers from a script, one entry per call; the last one repeats. */
 class ScriptedDirectory implements ServerDirectory {

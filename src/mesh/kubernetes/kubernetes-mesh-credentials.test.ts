@@ -1,21 +1,11 @@
 import { expect } from 'chai';
-import { AppError } from '../../errors.js';
 import { checkTokenIdentity } from '../token-identity.js';
 import { KubernetesMeshCredentials } from './kubernetes-mesh-credentials.js';
 import { startKubernetesFixture } from '../../../test/support/k8s-sim/kubernetes-fixture.js';
 import type { KubernetesSimulator } from '../../../test/support/k8s-sim/kubernetes-simulator.js';
 import { createTestLogger, readRunLog } from '../../../test/support/run-log.js';
 import { TEST_ROOT_CERT, TEST_TOKEN_MARKER } from '../../../test/support/test-credentials.js';
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected the operation to fail');
-}
+import { rejection } from '../../../test/support/app-error-assertions.js';
 
 const tokenRequest = { namespace: 'vm-ns', serviceAccount: 'vm-sa', audience: 'istio-ca', expirationSeconds: 7200 };
 

@@ -8,21 +8,12 @@ import { startKubernetesFixture } from '../../../test/support/k8s-sim/kubernetes
 import type { KubernetesSimulator } from '../../../test/support/k8s-sim/kubernetes-simulator.js';
 import { createTestLogger } from '../../../test/support/run-log.js';
 import { validSpecInput } from '../../../test/support/spec-fixtures.js';
+import { rejection } from '../../../test/support/app-error-assertions.js';
 
 const base = validSpecInput();
 const spec = parseInjectionSpec({ ...base, mesh: { ...base.mesh, ports: { http: 8080 }, probe: { httpGet: { port: 8080, path: '/ready' } } } });
 const group = buildWorkloadGroup(spec);
 const entry = buildWorkloadEntry(spec, { vnfInstanceId: 'c1b2d3e4-0000-4000-8000-00000000abcd' });
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 /** What a job step does: repeat while the error says a retry can help. */
 async function withRetries<T>(action: () => Promise<T>, errors: AppError[]): Promise<T> {
