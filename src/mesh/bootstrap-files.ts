@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import { AppError } from '../errors.js';
-import { isRevisioned, type InjectionSpec, type WorkloadProbe } from '../injection-spec.js';
+import { isRevisioned, type InjectionSpec } from '../injection-spec.js';
 import { splitHostPort } from '../network-address.js';
 import { stringifyLikeGoYaml } from './go-yaml.js';
 import { shellQuoteLikeIstioctl } from './shell-quote.js';
 import type { ControlPlaneSettings } from './mesh-credentials.js';
-import { workloadEntryName, workloadLabels } from './workload-objects.js';
+import { compareBytes, protojsonProbe, workloadEntryName, workloadLabels } from './workload-objects.js';
 
 /**
  * The files `istioctl x workload entry configure` writes, computed the same way
@@ -130,7 +130,8 @@ function workloadMetadata(spec: InjectionSpec, identity: MeshIdentity, meshId: s
     ISTIO_META_MESH_ID: meshId,
     ISTIO_META_NETWORK: mesh.network,
     ISTIO_META_WORKLOAD_NAME: mesh.workloadGroup,
-    ISTIO_METAJSON_LABELS: JSON.stringify(sortedRecord(labels)),
+    // workloadLabels sorts by bytes, as Go's json.Marshal orders map keys.
+    ISTIO_METAJSON_LABELS: JSON.stringify(labels),
   };
   const podPorts = Object.entries(mesh.ports)
     .sort(([a], [b]) => compareBytes(a, b))
@@ -186,36 +187,11 @@ function buildHosts(spec: InjectionSpec, gatewayIp: string | undefined, discover
   return [...hostnames].map((hostname) => `${gatewayIp} ${hostname}\n`).join('');
 }
 
-/** Istio's ReadinessProbe as protojson prints it: zero values are omitted. */
-function protojsonProbe(probe: WorkloadProbe): Record<string, unknown> {
-  return dropZeroValues(probe) as Record<string, unknown>;
-}
-
-function dropZeroValues(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(dropZeroValues);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) {
-    if (inner === undefined || inner === 0 || inner === '' || inner === false) continue;
-    out[key] = dropZeroValues(inner);
-  }
-  return out;
-}
-
 /** cluster.env as istioctl's mapToString: `K=v` lines, values shell-quoted, byte-sorted, newline-terminated. */
 export function renderEnvFile(values: Record<string, string>): string {
   const lines = Object.entries(values).map(([key, value]) => `${key}=${shellQuoteLikeIstioctl(value)}`);
   lines.sort(compareBytes);
   return `${lines.join('\n')}\n`;
-}
-
-function sortedRecord(record: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => compareBytes(a, b)));
-}
-
-/** Go sorts strings by bytes; localeCompare would not match it. */
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 function nonEmptyString(value: unknown): string | undefined {

@@ -78,7 +78,7 @@ export function buildWorkloadGroup(spec: InjectionSpec): WorkloadGroup {
     metadata: { labels: sortedRecord(mesh.labels) },
     template: workloadTemplate(spec),
   };
-  if (mesh.probe !== undefined) groupSpec.probe = withoutZeroValues(mesh.probe) as WorkloadProbe;
+  if (mesh.probe !== undefined) groupSpec.probe = protojsonProbe(mesh.probe);
   return sortedKeys({
     apiVersion: ISTIO_NETWORKING_API_VERSION,
     kind: 'WorkloadGroup',
@@ -177,30 +177,37 @@ function firstLabel(labels: Record<string, string>, keys: string[]): string | un
   return undefined;
 }
 
-/** proto3 cannot tell a zero from an unset field; printing neither keeps objects comparable. */
+/**
+ * Istio's ReadinessProbe as protojson prints it, in the WorkloadGroup and in mesh.yaml alike:
+ * proto3 cannot tell a zero from an unset field, so zero values are omitted.
+ */
+export function protojsonProbe(probe: WorkloadProbe): WorkloadProbe {
+  return withoutZeroValues(probe) as WorkloadProbe;
+}
+
 function withoutZeroValues(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutZeroValues);
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    if (inner === undefined || inner === 0 || inner === '') continue;
+    if (inner === undefined || inner === 0 || inner === '' || inner === false) continue;
     out[key] = withoutZeroValues(inner);
   }
   return out;
 }
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => compareKeys(a, b)));
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => compareBytes(a, b)));
 }
 
-/** Byte order, as Go's encoders sort map keys. */
-function compareKeys(a: string, b: string): number {
+/** Byte order, as Go's encoders and sort.Strings order keys; localeCompare would not match it. */
+export function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 function sortedKeys<T>(value: T): T {
   if (Array.isArray(value)) return value.map((item: unknown) => sortedKeys(item)) as T;
   if (value === null || typeof value !== 'object') return value;
-  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => compareKeys(a, b));
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => compareBytes(a, b));
   return Object.fromEntries(entries.map(([key, inner]) => [key, sortedKeys(inner)])) as T;
 }
