@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-sidecar.sh: puts the Istio sidecar on this VM from an injection bundle, or takes it off.
 #
-#   install-sidecar.sh install|remove [BUNDLE_DIR]      (BUNDLE_DIR defaults to this script's folder)
+#   install-sidecar.sh install|remove|csr [BUNDLE_DIR]  (BUNDLE_DIR defaults to this script's folder)
 #
 # The script is static and audited; everything variable is data in the bundle
 # (docs/bundle-contract.md). No bundle file is ever sourced or eval'd: injector.env is read line by
@@ -55,10 +55,22 @@ readonly IPTABLES_TABLES=(nat mangle raw)
 
 # Bundle file -> where Istio's VM guide puts it, and its mode. The token is a bearer credential for
 # istiod's CA: 0400 and owned by istio-proxy, so only the agent (and root) can read it.
-readonly MANAGED_SOURCES=(cluster.env mesh.yaml root-cert.pem istio-token)
-readonly MANAGED_DESTS=(/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh
+# certificates=token: pilot-agent gets its certificate with the bootstrap token.
+readonly TOKEN_MODE_SOURCES=(cluster.env mesh.yaml root-cert.pem istio-token)
+readonly TOKEN_MODE_DESTS=(/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh
   /etc/certs/root-cert.pem /var/run/secrets/tokens/istio-token)
-readonly MANAGED_MODES=(0644 0644 0644 0400)
+readonly TOKEN_MODE_MODES=(0644 0644 0644 0400)
+# certificates=istio-ca: the chain signed for this VM's CSR and the key made here by `csr`; the
+# agent serves them as file-mounted certificates (docs/istio-ca.md) and no token is written.
+readonly CA_MODE_SOURCES=(cluster.env mesh.yaml root-cert.pem cert-chain.pem key.pem)
+readonly CA_MODE_DESTS=(/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh
+  /etc/certs/root-cert.pem /etc/certs/cert-chain.pem /etc/certs/key.pem)
+readonly CA_MODE_MODES=(0644 0644 0644 0644 0600)
+# Every file an install of either mode may have recorded, for reading state.env.
+readonly KNOWN_MANAGED_DESTS=("${TOKEN_MODE_DESTS[@]}" /etc/certs/cert-chain.pem /etc/certs/key.pem)
+readonly PENDING_KEY_DIR=$STATE_DIR/pending
+readonly PENDING_KEY=$PENDING_KEY_DIR/key.pem
+readonly CSR_PREFIX='VMSI-CSR'
 
 readonly STATE_SCALAR_KEYS=(SPIFFE_ID PACKAGE_FORMAT PACKAGE_NAME PACKAGE_VERSION PACKAGE_SHA256
   PACKAGE_INSTALLED USER_CREATED GROUP_CREATED ETC_ISTIO_LINK_CREATED SERVICE_ENABLED SSH_GUARD_ADDED)
@@ -89,6 +101,9 @@ readonly AWK_TAGGED='function tagged(line) { return substr(line, length(line) - 
 
 COMMAND=''
 BUNDLE_DIR=''
+MANAGED_SOURCES=()
+MANAGED_DESTS=()
+MANAGED_MODES=()
 STEP=start
 REASON=''
 RESULT_EMITTED=0
@@ -307,9 +322,9 @@ is_istio_owned() {
 
 parse_args() {
   COMMAND=${1:-}
-  if [[ $COMMAND != install && $COMMAND != remove ]] || (($# > 2)); then
+  if [[ $COMMAND != install && $COMMAND != remove && $COMMAND != csr ]] || (($# > 2)); then
     STEP=usage
-    REASON='usage: install-sidecar.sh install|remove [BUNDLE_DIR]'
+    REASON='usage: install-sidecar.sh install|remove|csr [BUNDLE_DIR]'
     exit 2
   fi
   BUNDLE_DIR=${2:-$(dirname -- "${BASH_SOURCE[0]}")}
@@ -318,7 +333,7 @@ parse_args() {
 is_injector_key() {
   case $1 in
     VMSI_FORMAT | PACKAGE_FILE | PACKAGE_URL | PACKAGE_SHA256 | PACKAGE_FORMAT | \
-      READY_TIMEOUT_SECONDS | MIN_FREE_MB | EXPECTED_SPIFFE_ID | STATUS_PORT) return 0 ;;
+      READY_TIMEOUT_SECONDS | MIN_FREE_MB | EXPECTED_SPIFFE_ID | STATUS_PORT | CERTIFICATES) return 0 ;;
     *) return 1 ;;
   esac
 }
@@ -355,6 +370,8 @@ validate_injector_env() {
   set_default READY_TIMEOUT_SECONDS "$DEFAULT_READY_TIMEOUT_SECONDS"
   set_default MIN_FREE_MB "$DEFAULT_MIN_FREE_MB"
   set_default STATUS_PORT "$DEFAULT_STATUS_PORT"
+  set_default CERTIFICATES token
+  require_match CERTIFICATES '^(token|istio-ca)$' 'must be token or istio-ca'
   require_match READY_TIMEOUT_SECONDS '^[1-9][0-9]{0,4}$' 'must be a whole number of seconds'
   require_match MIN_FREE_MB '^[0-9]{1,7}$' 'must be a whole number of megabytes'
   require_match STATUS_PORT '^[1-9][0-9]{0,4}$' 'must be a TCP port'
@@ -374,7 +391,7 @@ load_state_line() {
   case $key in
     VMSI_STATE_FORMAT) [[ $value == 1 ]] || fail "state.env: unsupported format '$value'" ;;
     FILE)
-      in_list "$value" "${MANAGED_DESTS[@]}" || fail "state.env line $n: unexpected file $value"
+      in_list "$value" "${KNOWN_MANAGED_DESTS[@]}" || fail "state.env line $n: unexpected file $value"
       ST_FILES+=("$value")
       ;;
     DIR)
@@ -472,8 +489,37 @@ require_bundle_file() {
   [[ -f $file && ! -L $file ]] || fail "$1 is missing from the bundle (or is not a regular file)"
 }
 
+select_managed_files() {
+  if [[ ${CFG[CERTIFICATES]} == istio-ca ]]; then
+    MANAGED_SOURCES=("${CA_MODE_SOURCES[@]}")
+    MANAGED_DESTS=("${CA_MODE_DESTS[@]}")
+    MANAGED_MODES=("${CA_MODE_MODES[@]}")
+  else
+    MANAGED_SOURCES=("${TOKEN_MODE_SOURCES[@]}")
+    MANAGED_DESTS=("${TOKEN_MODE_DESTS[@]}")
+    MANAGED_MODES=("${TOKEN_MODE_MODES[@]}")
+  fi
+}
+
+# The key `csr` left joins the bundle (root-only, removed with it) so that it is laid down like
+# every other file. It must belong to the signed certificate, and the certificate must carry the
+# identity this install expects: a mix-up between two runs is caught here, before anything changes.
+stage_private_key() {
+  local leaf=$WORK_DIR/leaf.pem
+  [[ -f $PENDING_KEY && ! -L $PENDING_KEY ]] || fail 'no private key is waiting from a csr run (run csr first)'
+  install -m 0600 -- "$PENDING_KEY" "$BUNDLE_DIR/key.pem"
+  require_bundle_file cert-chain.pem
+  openssl x509 -in "$BUNDLE_DIR/cert-chain.pem" -out "$leaf" 2>/dev/null || fail 'cert-chain.pem holds no PEM certificate'
+  [[ $(openssl x509 -in "$leaf" -noout -pubkey) == "$(openssl pkey -in "$BUNDLE_DIR/key.pem" -pubout)" ]] ||
+    fail "cert-chain.pem was not issued for this VM's private key"
+  openssl x509 -in "$leaf" -noout -ext subjectAltName | tail -n +2 | tr ',' '\n' | tr -d ' ' |
+    grep -qxF -- "URI:${CFG[EXPECTED_SPIFFE_ID]}" ||
+    fail "cert-chain.pem does not carry ${CFG[EXPECTED_SPIFFE_ID]}"
+}
+
 check_bundle_files() {
   local name
+  if [[ ${CFG[CERTIFICATES]} == istio-ca ]]; then stage_private_key; fi
   for name in "${MANAGED_SOURCES[@]}"; do
     require_bundle_file "$name"
     [[ -s $BUNDLE_DIR/$name ]] || fail "$name in the bundle is empty"
@@ -1253,6 +1299,8 @@ rollback_run() {
 finish_install() {
   STEP='done'
   ROLLBACK_ARMED=0
+  # The key now lives in /etc/certs only; no second copy stays behind.
+  rm -rf -- "$PENDING_KEY_DIR"
   if ((CHANGED == 1)); then
     log "done: sidecar installed for ${CFG[EXPECTED_SPIFFE_ID]}"
     emit_result installed true ''
@@ -1270,6 +1318,7 @@ cmd_install() {
   check_bundle_dir
   load_injector_env
   validate_injector_env
+  select_managed_files
   load_state_if_present
   preflight
   STEP=package
@@ -1315,6 +1364,8 @@ cmd_remove() {
   acquire_lock
   make_work_dir
   if [[ ! -f $STATE_FILE ]]; then
+    # A key from a csr run whose install never happened is the only thing that can be here.
+    rm -rf -- "$STATE_DIR"
     log 'no install by vm-sidecar-injector is recorded here'
     emit_result absent false ''
     return 0
@@ -1329,6 +1380,29 @@ cmd_remove() {
   emit_result removed true ''
 }
 
+# certificates=istio-ca (docs/istio-ca.md): the private key is made here and never leaves the VM;
+# only the CSR is printed, one `VMSI-CSR <line>` per PEM line. Every request makes a fresh key, so a
+# re-issue also rotates it. istiod takes nothing from the CSR but its public key (the identity comes
+# from the token), so the subject is a fixed name rather than a value from outside.
+cmd_csr() {
+  local line
+  STEP=csr
+  require_root
+  acquire_lock
+  make_work_dir
+  has_command openssl || fail 'openssl is not installed'
+  mkdir -p -- "$PENDING_KEY_DIR"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/O=vm-sidecar-injector' \
+    -keyout "$WORK_DIR/key.pem" -out "$WORK_DIR/request.csr" 2>"$WORK_DIR/openssl.err" ||
+    fail "openssl could not make a key and CSR: $(tail -n 1 -- "$WORK_DIR/openssl.err")"
+  mv -fT -- "$WORK_DIR/key.pem" "$PENDING_KEY"
+  while IFS= read -r line; do
+    printf '%s %s\n' "$CSR_PREFIX" "$line"
+  done <"$WORK_DIR/request.csr"
+  log 'made a private key (kept on this VM) and its CSR'
+  emit_result csr true ''
+}
+
 main() {
   trap 'on_error "$?" "$LINENO" "$BASH_COMMAND"' ERR
   trap on_exit EXIT
@@ -1337,6 +1411,7 @@ main() {
   case $COMMAND in
     install) cmd_install ;;
     remove) cmd_remove ;;
+    csr) cmd_csr ;;
   esac
 }
 

@@ -6,6 +6,7 @@ import { AppError } from './errors.js';
 import { formatZodProblems } from './validation.js';
 import { durationSchema } from './duration.js';
 import { injectionSpecSchema } from './injection-spec.js';
+import { hostPortSchema, hostnameSchema } from './network-address.js';
 import { openstackConfigSchema } from './openstack/openstack-config.js';
 import { meshProfilesSchema } from './tacker/mesh-parameters.js';
 
@@ -61,6 +62,22 @@ const meshSchema = z
       ])
       .default({ kind: 'file', dir: 'mesh-credentials' }),
     tokenLifetime: durationSchema.default('1h').describe('Lifetime asked for bootstrap tokens: long enough to cover boot and package download.'),
+    istioCa: z
+      .object({
+        address: hostPortSchema
+          .optional()
+          .describe("host:port of istiod's CA as this service reaches it; defaults to the spec's discovery address (istiod[-<rev>].<ns>.svc:15012)."),
+        servername: hostnameSchema.optional().describe("Name istiod's serving certificate is checked against; defaults to the discovery address's host."),
+        certificateValidity: durationSchema.default('24h').describe('Validity asked for VM certificates; istiod may cap it (MAX_WORKLOAD_CERT_TTL).'),
+        renewBefore: durationSchema
+          .default('8h')
+          .describe('Certificates closer than this to expiry are re-issued by a new injection (pilot-agent does not rotate file-mounted certificates).'),
+        renewCheckInterval: durationSchema.default('10m').describe('How often the service looks for certificates to re-issue.'),
+        callTimeout: durationSchema.default('30s').describe('Bounds one CreateCertificate call, connection included.'),
+      })
+      .strict()
+      .default({ certificateValidity: '24h', renewBefore: '8h', renewCheckInterval: '10m', callTimeout: '30s' })
+      .describe("For specs with mesh.certificates istio-ca: how this service reaches istiod's CA (docs/istio-ca.md)."),
   })
   .strict();
 

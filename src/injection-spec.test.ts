@@ -58,6 +58,14 @@ describe('injection spec', function () {
     expect(problemsOf({ ...input, vm: { name: 'v', address: '198.51.100.10' } }).map((p) => p.path)).to.include('vm.ssh');
   });
 
+  it('refuses istio-ca certificates with cloud-init delivery: the CSR round trip needs ssh', function () {
+    const input = validSpecInput();
+    const spec = { ...input, mesh: { ...input.mesh, certificates: 'istio-ca' }, delivery: { method: 'cloud-init' } };
+    expect(problemsOf(spec).map((p) => p.path)).to.include('mesh.certificates');
+    expect(parseInjectionSpec({ ...input, mesh: { ...input.mesh, certificates: 'istio-ca' } }).mesh.certificates).to.equal('istio-ca');
+    expect(parseInjectionSpec(input).mesh.certificates).to.equal('token');
+  });
+
   it('accepts the gateway as a Service to read from the cluster, one form only', function () {
     const input = validSpecInput();
     expect(parseInjectionSpec({ ...input, mesh: { ...input.mesh, gateway: { service: 'istio-eastwestgateway.istio-system' } } }).mesh.gateway).to.deep.equal({ service: 'istio-eastwestgateway.istio-system' });

@@ -128,6 +128,12 @@ const meshSchema = z
     gateway: gatewaySchema.optional(),
     dnsCapture: z.boolean().default(true),
     autoRegister: z.boolean().default(false).describe('Let istiod create the WorkloadEntry when the proxy connects.'),
+    certificates: z
+      .enum(['token', 'istio-ca'])
+      .default('token')
+      .describe(
+        "token: pilot-agent asks istiod's CA itself with a bootstrap token written to the VM. istio-ca: the key and CSR are made on the VM, the service has the CSR signed and writes the chain to /etc/certs (no token on the VM; ssh delivery only; docs/istio-ca.md).",
+      ),
     probe: probeSchema.optional(),
     proxyConfig: z
       .record(z.string(), z.unknown())
@@ -179,7 +185,7 @@ type ParsedSections = Partial<z.infer<z.ZodObject<{ vm: typeof vmSchema; mesh: t
 /** Runs even when sections failed to parse, so every problem is reported at once; hence the optional reads. */
 function checkCrossFieldRules(spec: ParsedSections, ctx: z.RefinementCtx): void {
   const method = spec.delivery?.method ?? 'ssh';
-  for (const problem of [sshNeeded(spec, method), istiodUnreachable(spec), pushWithCloudInit(spec, method)]) {
+  for (const problem of [sshNeeded(spec, method), istiodUnreachable(spec), pushWithCloudInit(spec, method), istioCaWithCloudInit(spec, method)]) {
     if (problem) ctx.addIssue({ code: 'custom', ...problem });
   }
 }
@@ -204,6 +210,14 @@ function pushWithCloudInit(spec: ParsedSections, method: string): CrossFieldProb
   return {
     path: ['package', 'source'],
     message: 'cloud-init delivery cannot push a package (Nova limits user data to 65,535 bytes): use source mirror',
+  };
+}
+
+function istioCaWithCloudInit(spec: ParsedSections, method: string): CrossFieldProblem {
+  if (spec.mesh?.certificates !== 'istio-ca' || method !== 'cloud-init') return undefined;
+  return {
+    path: ['mesh', 'certificates'],
+    message: 'istio-ca certificates need delivery method ssh: the CSR made on the VM must come back to the service before the agent starts',
   };
 }
 

@@ -9,6 +9,7 @@ import { resolveDataPath, type Config } from './config.js';
 import { durationToMs } from './duration.js';
 import { AppError } from './errors.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
+import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { InjectionService } from './injection/injection-service.js';
 import { FailureAnnouncer, createNotificationSteps } from './injection/failure-notifications.js';
 import { systemClock } from './clock.js';
@@ -246,9 +247,21 @@ async function vmJobSteps(config: Config, logger: Logger, metrics: ServiceMetric
     connectDeadlineMs: durationToMs(config.jobs.connectDeadline),
     commandTimeoutMs: durationToMs(config.jobs.commandTimeout),
     notifyDeadlineMs: config.notify.webhook === undefined ? 0 : durationToMs(config.notify.webhook.deadline),
+    istioCa: istioCaSettings(config, logger),
     clock: systemClock,
     observeSshConnect: (seconds, outcome) => metrics.sshConnectDuration.observe({ outcome }, seconds),
   });
+}
+
+function istioCaSettings(config: Config, logger: Logger): IstioCaSettings {
+  const { istioCa } = config.mesh;
+  return {
+    ...(istioCa.address === undefined ? {} : { address: istioCa.address }),
+    ...(istioCa.servername === undefined ? {} : { servername: istioCa.servername }),
+    validitySeconds: Math.round(durationToMs(istioCa.certificateValidity) / 1000),
+    callTimeoutMs: durationToMs(istioCa.callTimeout),
+    logger,
+  };
 }
 
 function notificationSteps(config: Config, store: JobStore, notifier: Notifier | undefined): StepDefinitions {

@@ -9,18 +9,21 @@ import { buildWorkloadEntry, buildWorkloadGroup, workloadEntryName } from '../me
 import type { Notifier } from '../notify/notifier.js';
 import type { InjectionBundle } from '../render/injection-bundle.js';
 import { INSTALL_SCRIPT_NAME } from '../render/injection-bundle.js';
-import { renderInjection, type RenderDependencies } from '../render/render-injection.js';
-import { deliverBundle, removeBundle, runInstallScript, type InstallMode, type InstallResult } from '../ssh/deliver-bundle.js';
+import { renderInjection, renderInjectionWithToken, type RenderDependencies, type RenderedInjection } from '../render/render-injection.js';
+import { deliverBundle, removeBundle, runInstallScript, type InstallMode, type InstallResult, type RemoteStepOptions } from '../ssh/deliver-bundle.js';
 import type { VmSession, VmShell } from '../ssh/vm-shell.js';
 import { sshTargetOf } from './injection-target.js';
 import { buildOutcomeEvent, expectedSpiffeIdOf } from './injection-events.js';
 import { verifySidecar } from './sidecar-checks.js';
+import { issueWorkloadCertificate, type IstioCaSettings } from './workload-certificate.js';
 
 export interface InjectionStepDependencies {
   render: RenderDependencies;
   shell: VmShell;
   registry: MeshRegistry;
   notifier?: Notifier;
+  /** For specs with `certificates: istio-ca`. */
+  istioCa?: IstioCaSettings;
   /** Parent of the per-job bundle folder on the VM. */
   remoteBundleDir: string;
   /** How long a job keeps trying to reach a VM that is still booting, from the step's first attempt. */
@@ -105,14 +108,24 @@ function remoteDirOf(context: StepContext, deps: InjectionStepDependencies): str
   return `${deps.remoteBundleDir}/${context.job.id}`;
 }
 
-async function runBundle(context: StepContext, deps: InjectionStepDependencies, bundle: InjectionBundle, mode: InstallMode): Promise<JsonObject> {
+/** Work between unpacking the bundle and running the script (the CSR round trip); its result joins the step's output. */
+type BeforeInstall = (session: VmSession, remoteDir: string, options: RemoteStepOptions) => Promise<JsonObject>;
+
+interface RemoteWork {
+  bundle: InjectionBundle;
+  mode: InstallMode;
+  beforeInstall?: BeforeInstall;
+}
+
+async function runBundle(context: StepContext, deps: InjectionStepDependencies, { bundle, mode, beforeInstall }: RemoteWork): Promise<JsonObject> {
   const remoteDir = remoteDirOf(context, deps);
   const options = { timeoutMs: deps.commandTimeoutMs, onLine: (_stream: 'stdout' | 'stderr', line: string) => context.appendLog(line) };
   return withSession(context, deps, connectDeadline(context, deps), async (session) => {
     try {
       await deliverBundle(session, bundle, remoteDir, options);
+      const prepared = beforeInstall === undefined ? {} : await beforeInstall(session, remoteDir, options);
       const result: InstallResult = await runInstallScript(session, remoteDir, mode, options);
-      return { hostKeyFingerprint: session.hostKeyFingerprint, result: { ...result } };
+      return { hostKeyFingerprint: session.hostKeyFingerprint, ...prepared, result: { ...result } };
     } finally {
       // The bundle holds a live token: it never outlives the run, whatever the outcome.
       await removeBundle(session, remoteDir).catch(() => undefined);
@@ -142,11 +155,23 @@ function credentialsStep(policies: Record<string, StepPolicy>, deps: InjectionSt
   });
 }
 
+function certificateRoundTrip(context: StepContext, deps: InjectionStepDependencies, rendered: RenderedInjection): BeforeInstall {
+  const settings = deps.istioCa;
+  if (settings === undefined) throw new AppError('INTERNAL', 'certificates istio-ca needs the mesh.istioCa settings wired.');
+  return async (session, remoteDir, options) => {
+    const certificate = await issueWorkloadCertificate(session, remoteDir, rendered, { settings, options, signal: context.signal });
+    context.appendLog(`certificate: istiod signed ${certificate.spiffeId} for the key made on the VM (serial ${certificate.serialNumber}, valid until ${certificate.notAfter})`);
+    return { certificate: { ...certificate } };
+  };
+}
+
 /** Mints the token just before use (Istio users' lesson 1): boot and package download stay covered. */
 function deliverStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
   return step('deliver', policies, async (context) => {
-    const bundle = await renderInjection(specOf(context), deps.render);
-    return runBundle(context, deps, bundle, 'install');
+    const spec = specOf(context);
+    const rendered = await renderInjectionWithToken(spec, deps.render);
+    const beforeInstall = spec.mesh.certificates === 'istio-ca' ? certificateRoundTrip(context, deps, rendered) : undefined;
+    return runBundle(context, deps, { bundle: rendered.bundle, mode: 'install', ...(beforeInstall === undefined ? {} : { beforeInstall }) });
   });
 }
 
@@ -204,7 +229,7 @@ function undoStep(policies: Record<string, StepPolicy>, deps: InjectionStepDepen
       return { vm: 'deleted', reason: 'Nova reports the server deleted' };
     }
     try {
-      return await runBundle(context, deps, removalBundle(deps), 'remove');
+      return await runBundle(context, deps, { bundle: removalBundle(deps), mode: 'remove' });
     } catch (error) {
       if (!(error instanceof AppError) || error.code !== 'SSH_CONNECT_FAILED' || deps.clock.now() < connectDeadline(context, deps)) throw error;
       context.appendLog(`undo: the VM did not answer before the deadline (${error.message}); deregistering it anyway`);

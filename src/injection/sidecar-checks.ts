@@ -3,6 +3,7 @@ import type { InjectionSpec } from '../injection-spec.js';
 import type { JsonObject } from '../jobs/job.js';
 import type { VmSession } from '../ssh/vm-shell.js';
 import { needsSudo } from './injection-target.js';
+import { hasUriSan } from './workload-certificate.js';
 
 export interface VerifyOptions {
   spec: InjectionSpec;
@@ -35,7 +36,7 @@ async function checkCertificate(session: VmSession, options: VerifyOptions, expe
   const present = await capture(session, ['test', '-s', CERT_CHAIN], options);
   if (present.exitCode !== 0) return 'not-issued-yet';
   const san = await capture(session, ['openssl', 'x509', '-in', CERT_CHAIN, '-noout', '-ext', 'subjectAltName'], options);
-  if (san.stdout.includes(`URI:${expected}`)) return 'matches';
+  if (hasUriSan(san.stdout.split('\n').slice(1).join(','), expected)) return 'matches';
   throw new AppError('SIDECAR_NOT_READY', `The workload certificate does not carry ${expected}.`, { details: { subjectAltName: san.stdout } });
 }
 

@@ -24,7 +24,8 @@ export interface BootstrapInputs {
   spec: InjectionSpec;
   controlPlane: ControlPlaneSettings;
   rootCertificate: string;
-  token: string;
+  /** Absent with `certificates: istio-ca`: the VM then holds a signed certificate, never a token. */
+  token?: string;
   /** The east-west gateway address; resolved by the caller when the spec names a hostname. */
   gatewayIp?: string;
 }
@@ -40,11 +41,26 @@ export interface BootstrapFiles {
   clusterEnv: string;
   meshYaml: string;
   rootCertificate: string;
-  istioToken: string;
+  istioToken?: string;
   /** Absent when the VM resolves the control plane by itself. */
   hosts?: string;
   identity: MeshIdentity;
 }
+
+/** Where the install puts the chain, key and root; pilot-agent's defaults (pkg/security/security.go). */
+export const CERTS_DIR = '/etc/certs';
+
+/**
+ * With `certificates: istio-ca` the agent serves the files the service had signed instead of
+ * making its own CSR (pilot-agent options/security.go `FILE_MOUNTED_CERTS`), and uses the same
+ * files for its own connection to istiod (docs/istio-ca.md).
+ */
+const FILE_MOUNTED_CERTS_METADATA: Readonly<Record<string, string>> = {
+  FILE_MOUNTED_CERTS: 'true',
+  ISTIO_META_TLS_CLIENT_CERT_CHAIN: `${CERTS_DIR}/cert-chain.pem`,
+  ISTIO_META_TLS_CLIENT_KEY: `${CERTS_DIR}/key.pem`,
+  ISTIO_META_TLS_CLIENT_ROOT_CERT: `${CERTS_DIR}/root-cert.pem`,
+};
 
 export function istiodHost(istioNamespace: string, revision: string | undefined): string {
   return `${isRevisioned(revision) ? `istiod-${revision}` : 'istiod'}.${istioNamespace}.svc`;
@@ -64,7 +80,7 @@ export function buildBootstrapFiles(inputs: BootstrapInputs): BootstrapFiles {
     clusterEnv: renderEnvFile({ ...proxyMetadata, ...clusterEnvOverrides(spec, proxyConfig) }),
     meshYaml: stringifyLikeGoYaml({ defaultConfig: proxyConfig }),
     rootCertificate: inputs.rootCertificate,
-    istioToken: inputs.token,
+    ...(inputs.token === undefined ? {} : { istioToken: inputs.token }),
     ...(hosts === undefined ? {} : { hosts }),
     identity,
   };
@@ -138,6 +154,7 @@ function workloadMetadata(spec: InjectionSpec, identity: MeshIdentity, meshId: s
     .map(([name, containerPort]) => ({ name, containerPort }));
   if (podPorts.length > 0) metadata.ISTIO_META_POD_PORTS = JSON.stringify(podPorts);
   if (mesh.dnsCapture) metadata.ISTIO_META_DNS_CAPTURE = 'true';
+  if (mesh.certificates === 'istio-ca') Object.assign(metadata, FILE_MOUNTED_CERTS_METADATA);
   if (mesh.autoRegister) metadata.ISTIO_META_AUTO_REGISTER_GROUP = mesh.workloadGroup;
   // istiod reports health for an entry it did not create only when the proxy names that entry
   // (pilot/pkg/autoregistration); without it a probed VM's entry never turns Healthy.

@@ -19,6 +19,8 @@ export interface InjectionBundle {
 }
 
 export const INSTALL_SCRIPT_NAME = 'install-sidecar.sh';
+/** With `certificates: istio-ca`, the signed chain joins the bundle after the CSR round trip. */
+export const CERT_CHAIN_FILE_NAME = 'cert-chain.pem';
 const BUNDLE_FORMAT = '1';
 const READY_PORT = 15021;
 const MIN_FREE_MB = 256;
@@ -43,8 +45,8 @@ export function assembleBundle(spec: InjectionSpec, bootstrap: BootstrapFiles, i
     textFile('cluster.env', bootstrap.clusterEnv, 0o644),
     textFile('mesh.yaml', bootstrap.meshYaml, 0o644),
     textFile('root-cert.pem', bootstrap.rootCertificate, 0o644),
-    { name: 'istio-token', content: Buffer.from(bootstrap.istioToken), mode: 0o400, isSecret: true },
   ];
+  if (bootstrap.istioToken !== undefined) files.push({ name: 'istio-token', content: Buffer.from(bootstrap.istioToken), mode: 0o400, isSecret: true });
   if (bootstrap.hosts !== undefined) files.push(textFile('hosts', bootstrap.hosts, 0o644));
   if (pushed !== undefined) files.push({ name: pushed.fileName, content: pushed.content, mode: 0o600, isSecret: false });
   return { files, identity: bootstrap.identity };
@@ -71,6 +73,7 @@ function renderInjectorEnv(spec: InjectionSpec, identity: MeshIdentity, pushedFi
     ['MIN_FREE_MB', String(MIN_FREE_MB)],
     ['EXPECTED_SPIFFE_ID', identity.spiffeId],
     ['STATUS_PORT', String(READY_PORT)],
+    ['CERTIFICATES', spec.mesh.certificates],
   ];
   for (const [key, value] of values) {
     if (/[\r\n]/.test(value)) throw new Error(`injector.env value for ${key} contains a line break`);

@@ -24,6 +24,16 @@ export interface RenderDependencies {
 
 /** Everything a VM needs, fetched and checked: identity consistency, token validity, gateway address, package digest. */
 export async function renderInjection(spec: InjectionSpec, deps: RenderDependencies): Promise<InjectionBundle> {
+  return (await renderInjectionWithToken(spec, deps)).bundle;
+}
+
+export interface RenderedInjection {
+  bundle: InjectionBundle;
+  /** The freshly minted token: in the bundle for `certificates: token`; for istio-ca only this service uses it, to have the VM's CSR signed. */
+  token: string;
+}
+
+export async function renderInjectionWithToken(spec: InjectionSpec, deps: RenderDependencies): Promise<RenderedInjection> {
   const { mesh } = spec;
   const [controlPlane, rootCertificate, token, gatewayIp, pushed] = await Promise.all([
     deps.controlPlane.controlPlaneSettings(mesh.istioNamespace, mesh.revision),
@@ -32,8 +42,9 @@ export async function renderInjection(spec: InjectionSpec, deps: RenderDependenc
     resolveGateway(spec, deps),
     loadPushedPackage(spec, deps.artifactsDir),
   ]);
-  const bootstrap = buildBootstrapFiles({ spec, controlPlane, rootCertificate, token, ...(gatewayIp === undefined ? {} : { gatewayIp }) });
-  return assembleBundle(spec, bootstrap, deps.installScript, pushed);
+  const tokenOnVm = mesh.certificates === 'token' ? { token } : {};
+  const bootstrap = buildBootstrapFiles({ spec, controlPlane, rootCertificate, ...tokenOnVm, ...(gatewayIp === undefined ? {} : { gatewayIp }) });
+  return { bundle: assembleBundle(spec, bootstrap, deps.installScript, pushed), token };
 }
 
 async function mintToken(spec: InjectionSpec, deps: RenderDependencies): Promise<string> {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { INSTALL_SCRIPT_NAME, type InjectionBundle } from '../render/injection-bundle.js';
@@ -14,17 +15,18 @@ export interface RemoteStepOptions {
 
 /** The machine-readable last line of `install-sidecar.sh` (docs/bundle-contract.md, "Result"). */
 export interface InstallResult {
-  status: 'installed' | 'unchanged' | 'removed' | 'absent' | 'failed';
+  status: 'installed' | 'unchanged' | 'removed' | 'absent' | 'csr' | 'failed';
   changed: boolean;
   spiffeId: string;
   reason: string;
 }
 
 export type InstallMode = 'install' | 'remove';
+type ScriptCommand = InstallMode | 'csr';
 
 const RESULT_PREFIX = 'VMSI-RESULT ';
 const installResultSchema = z.object({
-  status: z.enum(['installed', 'unchanged', 'removed', 'absent', 'failed']),
+  status: z.enum(['installed', 'unchanged', 'removed', 'absent', 'csr', 'failed']),
   changed: z.boolean(),
   spiffeId: z.string(),
   reason: z.string(),
@@ -82,7 +84,51 @@ export async function runInstallScript(session: VmSession, remoteDir: string, mo
   return result;
 }
 
-async function runScript(session: VmSession, remoteDir: string, mode: InstallMode, options: RemoteStepOptions): Promise<InstallResult> {
+const CSR_PREFIX = 'VMSI-CSR ';
+const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+// Static: the directory and the file name arrive as "$1" and "$2"; the rename means the script never sees half a file.
+const WRITE_FILE_SCRIPT = 'set -eu; umask 077; cat > "$1/.$2.part"; mv -f -- "$1/.$2.part" "$1/$2"';
+
+/**
+ * `certificates: istio-ca`: the script makes the private key on the VM and prints only the CSR
+ * (docs/istio-ca.md). The CSR lines are kept out of the job log; they are public but long.
+ */
+export async function requestSigningOnVm(session: VmSession, remoteDir: string, options: RemoteStepOptions): Promise<string> {
+  checkRemoteDir(remoteDir);
+  const csrLines: string[] = [];
+  await runScript(session, remoteDir, 'csr', {
+    ...options,
+    onLine: (stream, line) => {
+      if (stream === 'stdout' && line.startsWith(CSR_PREFIX)) csrLines.push(line.slice(CSR_PREFIX.length));
+      else options.onLine?.(stream, line);
+    },
+  });
+  const csrPem = `${csrLines.join('\n')}\n`;
+  if (!csrPem.startsWith('-----BEGIN CERTIFICATE REQUEST-----') || !csrPem.trimEnd().endsWith('-----END CERTIFICATE REQUEST-----')) {
+    throw new AppError('REMOTE_COMMAND_FAILED', 'The VM printed no certificate signing request.', { details: { step: 'csr', lines: csrLines.length } });
+  }
+  return csrPem;
+}
+
+/** Adds one file to a delivered bundle directory (the signed chain, after the CSR round trip). */
+export async function writeBundleFile(session: VmSession, remoteDir: string, file: { name: string; content: Buffer }, options: RemoteStepOptions): Promise<void> {
+  checkRemoteDir(remoteDir);
+  if (!FILE_NAME.test(file.name)) throw new AppError('INTERNAL', 'A bundle file name must be a plain name.', { details: { name: file.name } });
+  const stderr = lastStderrLine(options.onLine);
+  const result = await session.exec(['sh', '-c', WRITE_FILE_SCRIPT, 'vmsi-write', remoteDir, file.name], {
+    sudo: options.sudo ?? true,
+    timeoutMs: options.timeoutMs,
+    stdin: Readable.from([file.content]),
+    onLine: stderr.onLine,
+  });
+  if (result.exitCode !== 0) {
+    throw new AppError('REMOTE_COMMAND_FAILED', `${file.name} could not be written on the VM.`, {
+      details: { step: 'write-file', remoteDir, exitCode: result.exitCode, reason: stderr.last() },
+    });
+  }
+}
+
+async function runScript(session: VmSession, remoteDir: string, mode: ScriptCommand, options: RemoteStepOptions): Promise<InstallResult> {
   const stderr = lastStderrLine(options.onLine);
   let resultLine: string | undefined;
   const onLine: ExecOptions['onLine'] = (stream, line) => {
