@@ -3,9 +3,13 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { systemClock } from '../clock.js';
 import { AppError } from '../errors.js';
+import { SAMPLE_VNFD, startTackerFixture, type TackerFixture } from '../../test/support/tacker-sim/tacker-fixture.js';
 import { buildSubscriptionRequest } from './subscription-request.js';
 import { TackerClient, type TackerClientOptions } from './tacker-client.js';
+import { waitForLcmOpOcc } from './vnf-lifecycle.js';
+import { buildEqFilter } from './vnf-lifecycle-filter.js';
 
 function fixture(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
@@ -302,6 +306,203 @@ describe('TackerClient', () => {
 
     it('refuses a base URL that is not http or https', () => {
       expect(() => new TackerClient({ baseUrl: 'tacker:9890', token: () => Promise.resolve(TOKEN), apiVersion: 'v2' })).to.throw(AppError, /absolute http or https/);
+    });
+  });
+
+  describe('VNF lifecycle against the Tacker simulator (v2)', () => {
+    let sim: TackerFixture;
+    beforeEach(async () => {
+      sim = await startTackerFixture();
+    });
+    afterEach(async () => {
+      await sim.stop();
+    });
+
+    function simClient(): TackerClient {
+      return new TackerClient({ baseUrl: sim.sim.url, token: () => Promise.resolve(sim.token), apiVersion: 'v2' });
+    }
+
+    async function completed(tackerClient: TackerClient, vnfLcmOpOccId: string): Promise<void> {
+      const opOcc = await waitForLcmOpOcc(tackerClient, vnfLcmOpOccId, { clock: systemClock, pollIntervalMs: 10, deadlineMs: Date.now() + 10_000 });
+      expect(opOcc.operationState).to.equal('COMPLETED');
+    }
+
+    async function instantiated(tackerClient: TackerClient, vnfInstanceName: string): Promise<string> {
+      const { id } = await tackerClient.createVnfInstance({ vnfdId: SAMPLE_VNFD.vnfdId, vnfInstanceName });
+      await completed(tackerClient, (await tackerClient.instantiateVnf(id, { flavourId: 'simple' })).vnfLcmOpOccId);
+      return id;
+    }
+
+    it('creates, instantiates, scales out and in, terminates and deletes an instance; a second delete reports false', async () => {
+      const tackerClient = simClient();
+      const created = await tackerClient.createVnfInstance({ vnfdId: SAMPLE_VNFD.vnfdId, vnfInstanceName: 'shop-catalog-vm', metadata: { owner: 'shop' } });
+      expect(created).to.deep.include({ vnfdId: SAMPLE_VNFD.vnfdId, vnfInstanceName: 'shop-catalog-vm', instantiationState: 'NOT_INSTANTIATED', vnfcs: [], metadata: { owner: 'shop' } });
+
+      const instantiate = await tackerClient.instantiateVnf(created.id, { flavourId: 'simple', additionalParams: { meshSidecar: { namespace: 'shop' } } });
+      await completed(tackerClient, instantiate.vnfLcmOpOccId);
+      const running = await tackerClient.getVnfInstance(created.id);
+      expect(running.instantiationState).to.equal('INSTANTIATED');
+      expect(running.vnfcs.map((vnfc) => vnfc.vduId).sort()).to.deep.equal(['VDU1', 'VDU2']);
+      expect(running.vnfcs.map((vnfc) => vnfc.serverId)).to.have.members(sim.cloud.listServers().map((server) => server.id));
+
+      await completed(tackerClient, (await tackerClient.scaleVnf(created.id, { type: 'SCALE_OUT', aspectId: 'VDU1_scale', numberOfSteps: 2 })).vnfLcmOpOccId);
+      expect((await tackerClient.getVnfInstance(created.id)).vnfcs.filter((vnfc) => vnfc.vduId === 'VDU1')).to.have.length(3);
+      await completed(tackerClient, (await tackerClient.scaleVnf(created.id, { type: 'SCALE_IN', aspectId: 'VDU1_scale' })).vnfLcmOpOccId);
+      expect((await tackerClient.getVnfInstance(created.id)).vnfcs.filter((vnfc) => vnfc.vduId === 'VDU1')).to.have.length(2);
+
+      await completed(tackerClient, (await tackerClient.terminateVnf(created.id, { terminationType: 'GRACEFUL', gracefulTerminationTimeout: 5 })).vnfLcmOpOccId);
+      expect(await tackerClient.getVnfInstance(created.id)).to.deep.include({ instantiationState: 'NOT_INSTANTIATED', vnfcs: [] });
+      expect(sim.cloud.listServers()).to.have.length(0);
+
+      expect(await tackerClient.deleteVnfInstance(created.id)).to.equal(true);
+      expect(await tackerClient.deleteVnfInstance(created.id)).to.equal(false);
+      expect(sim.sim.vnfInstances()).to.have.length(0);
+    });
+
+    it('finds an instance by name with an eq filter, whatever characters the name holds', async () => {
+      const tackerClient = simClient();
+      const names = ['shop-catalog-vm', "shop, 'catalog' (v2)", 'shop', 'a;b(c)'];
+      const ids = new Map<string, string>();
+      for (const name of names) ids.set(name, (await tackerClient.createVnfInstance({ vnfdId: SAMPLE_VNFD.vnfdId, vnfInstanceName: name })).id);
+      for (const name of names) {
+        const found = await tackerClient.listVnfInstances({ filter: buildEqFilter('vnfInstanceName', name) });
+        expect(found.map((instance) => instance.id), name).to.deep.equal([ids.get(name)]);
+      }
+      expect(await tackerClient.listVnfInstances({ filter: buildEqFilter('vnfInstanceName', 'nobody') })).to.deep.equal([]);
+      expect(await tackerClient.listVnfInstances()).to.have.length(names.length);
+    });
+
+    it('lists instances with their VNFCs, which a plain list leaves out', async () => {
+      const tackerClient = simClient();
+      await instantiated(tackerClient, 'shop-catalog-vm');
+      const [listed] = await tackerClient.listVnfInstances({ filter: buildEqFilter('vnfInstanceName', 'shop-catalog-vm') });
+      expect(listed?.vnfcs).to.have.length(2);
+    });
+
+    it('answers instantiate on an instantiated instance with a retryable 409 carrying Tacker\'s detail', async () => {
+      const tackerClient = simClient();
+      const id = await instantiated(tackerClient, 'shop-catalog-vm');
+      const error = await failure(tackerClient.instantiateVnf(id, { flavourId: 'simple' }));
+      expect(error).to.deep.include({ code: 'CONFLICT', retryable: true });
+      expect(error.message).to.equal(`Tacker answered POST /vnflcm/v2/vnf_instances/{id}/instantiate with HTTP 409: VnfInstance ${id} is instantiated.`);
+      expect(error.details).to.deep.include({ status: 409, message: `VnfInstance ${id} is instantiated.` });
+      const deleting = await failure(tackerClient.deleteVnfInstance(id));
+      expect(deleting).to.deep.include({ code: 'CONFLICT', retryable: true });
+    });
+
+    it('answers an operation on a busy instance with a retryable 409, and starts nothing', async () => {
+      const tackerClient = simClient();
+      const { id } = await tackerClient.createVnfInstance({ vnfdId: SAMPLE_VNFD.vnfdId });
+      const release = sim.vms.holdCreates();
+      const first = await tackerClient.instantiateVnf(id, { flavourId: 'simple' });
+      await sim.sim.waitForOpOcc(first.vnfLcmOpOccId, 'PROCESSING');
+      const error = await failure(tackerClient.instantiateVnf(id, { flavourId: 'simple' }));
+      expect(error).to.deep.include({ code: 'CONFLICT', retryable: true });
+      expect(error.details.message).to.equal(`Other LCM operation of vnfInstance ${id} is in progress.`);
+      release();
+      await completed(tackerClient, first.vnfLcmOpOccId);
+      expect(sim.sim.opOccs()).to.have.length(1);
+    });
+
+    it('reports 422 and 400 as non-retryable refusals with the detail', async () => {
+      const tackerClient = simClient();
+      const unknown = await failure(tackerClient.createVnfInstance({ vnfdId: 'no-such-vnfd' }));
+      expect(unknown).to.deep.include({ code: 'INVALID_REQUEST', retryable: false });
+      expect(unknown.message).to.match(/HTTP 422: VnfPackage of vnfdId no-such-vnfd is not found or not operational\.$/);
+      const id = await instantiated(tackerClient, 'shop-catalog-vm');
+      const badAspect = await failure(tackerClient.scaleVnf(id, { type: 'SCALE_OUT', aspectId: 'nope' }));
+      expect(badAspect).to.deep.include({ code: 'INVALID_REQUEST', retryable: false });
+      expect(badAspect.details.message).to.equal("Invalid aspectId 'nope'.");
+    });
+
+    it('reports an operation on an unknown instance as NOT_FOUND', async () => {
+      const error = await failure(simClient().terminateVnf('d0e1f2a3-0000-4000-8000-000000000000', { terminationType: 'FORCEFUL' }));
+      expect(error).to.deep.include({ code: 'NOT_FOUND', retryable: false });
+    });
+  });
+
+  describe('VNF lifecycle edge cases', () => {
+    it('refuses every lifecycle operation on a v1 client without calling Tacker', async () => {
+      tacker = await startTacker({});
+      const v1 = client(tacker.origin, { apiVersion: 'v1' });
+      const calls: Array<Promise<unknown>> = [
+        v1.createVnfInstance({ vnfdId: 'x' }),
+        v1.listVnfInstances(),
+        v1.instantiateVnf(INSTANCE, { flavourId: 'simple' }),
+        v1.scaleVnf(INSTANCE, { type: 'SCALE_OUT', aspectId: 'a' }),
+        v1.terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }),
+        v1.deleteVnfInstance(INSTANCE),
+      ];
+      for (const call of calls) {
+        const error = await failure(call);
+        expect(error).to.deep.include({ code: 'INVALID_CONFIG', retryable: false });
+        expect(error.message).to.match(/needs Tacker's v2 API/);
+      }
+      expect(tacker.seen).to.have.length(0);
+    });
+
+    it('takes the op occ id from a Location on another origin, as Tacker\'s default [v2_vnfm] endpoint gives, without requesting it', async () => {
+      tacker = await startTacker({ [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/scale`]: () => ({ status: 202, headers: { location: `http://127.0.0.1:9890/vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}` } }) });
+      expect(await client(tacker.origin).scaleVnf(INSTANCE, { type: 'SCALE_OUT', aspectId: 'a' })).to.deep.equal({ vnfLcmOpOccId: OP_OCC });
+      expect(tacker.seen).to.have.length(1);
+      expect(JSON.parse(tacker.seen[0]?.body ?? '')).to.deep.equal({ type: 'SCALE_OUT', aspectId: 'a' });
+      expect(tacker.seen[0]?.headers).to.deep.include({ version: '2.0.0', 'content-type': 'application/json' });
+    });
+
+    it('reports a 202 without a usable Location as an unexpected answer', async () => {
+      const answer: { headers?: Record<string, string> } = {};
+      tacker = await startTacker({ [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/terminate`]: () => ({ status: 202, ...answer }) });
+      const missing = await failure(client(tacker.origin).terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }));
+      expect(missing).to.deep.include({ code: 'INTERNAL', retryable: false });
+      answer.headers = { location: `${tacker.origin}/vnflcm/v2/vnf_instances/${INSTANCE}` };
+      const elsewhere = await failure(client(tacker.origin).terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }));
+      expect(elsewhere.message).to.match(/names no LCM operation occurrence/);
+    });
+
+    it('never marks a lifecycle POST retryable when Tacker may have acted on it', async () => {
+      let status = 500;
+      tacker = await startTacker({
+        'POST /vnflcm/v2/vnf_instances': () => ({ status }),
+        [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/instantiate`]: () => ({ status }),
+      });
+      expect((await failure(client(tacker.origin).createVnfInstance({ vnfdId: 'x' }))).retryable).to.equal(false);
+      expect((await failure(client(tacker.origin).instantiateVnf(INSTANCE, { flavourId: 'simple' }))).retryable).to.equal(false);
+      status = 503;
+      expect((await failure(client(tacker.origin).instantiateVnf(INSTANCE, { flavourId: 'simple' }))).retryable).to.equal(true);
+    });
+
+    it('times out a lifecycle POST as not retryable: Tacker may have started the operation', async () => {
+      tacker = await startTacker({ [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/instantiate`]: () => ({ status: 202, hang: true }) });
+      const error = await failure(client(tacker.origin, { requestTimeoutMs: 100 }).instantiateVnf(INSTANCE, { flavourId: 'simple' }));
+      expect(error).to.deep.include({ code: 'SERVICE_UNREACHABLE', retryable: false });
+    });
+
+    it('follows next links when listing instances, with the filter and all_fields', async () => {
+      const instance = fixture('v2-vnf-instance.json');
+      tacker = await startTacker({
+        'GET /vnflcm/v2/vnf_instances': (request, origin) =>
+          request.url.includes('nextpage_opaque_marker')
+            ? { status: 200, body: [{ ...instance, id: 'second' }] }
+            : { status: 200, body: [instance], headers: { link: `<${origin}/vnflcm/v2/vnf_instances?nextpage_opaque_marker=${INSTANCE}>; rel="next"` } },
+      });
+      const filter = buildEqFilter('vnfInstanceName', "ledger, 'prod'");
+      const listed = await client(tacker.origin).listVnfInstances({ filter });
+      expect(listed.map((item) => item.id)).to.deep.equal([INSTANCE, 'second']);
+      const query = new URL(tacker.seen[0]?.url ?? '', tacker.origin).searchParams;
+      expect(query.get('filter')).to.equal("(eq,vnfInstanceName,'ledger, ''prod''')");
+      expect(query.get('all_fields')).to.equal('true');
+    });
+
+    it('does not read a 404 that is not Tacker\'s ProblemDetails as a deleted instance', async () => {
+      tacker = await startTacker({ [`DELETE /vnflcm/v2/vnf_instances/${INSTANCE}`]: () => ({ status: 404 }) });
+      const error = await failure(client(tacker.origin).deleteVnfInstance(INSTANCE));
+      expect(error).to.deep.include({ code: 'NOT_FOUND', retryable: false });
+    });
+
+    it('reads the error ProblemDetails of an op occ', async () => {
+      const failed = { ...fixture('v2-lcm-op-occ-instantiate.json'), operationState: 'FAILED_TEMP', error: { status: 422, title: 'Stack create failed', detail: 'No valid host' } };
+      tacker = await startTacker({ [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status: 200, body: failed }) });
+      expect((await client(tacker.origin).getLcmOpOcc(OP_OCC)).error).to.deep.equal({ status: 422, title: 'Stack create failed', detail: 'No valid host' });
     });
   });
 });

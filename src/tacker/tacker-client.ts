@@ -9,13 +9,15 @@ import { tackerAnswerError, tackerStatusError, tackerTransportError, type Tacker
 import { normalizeTackerTimestamp } from './tacker-timestamp.js';
 import { parseVnfInstance, type NormalizedVnfInstance } from './vnf-instance.js';
 import { parseLcmOpOcc, type NormalizedLcmOpOcc } from './vnf-lcm-op-occ.js';
+import type { CreateVnfRequest, InstantiateVnfRequest, LcmOperationAccepted, ScaleVnfRequest, TerminateVnfRequest } from './vnf-lifecycle-requests.js';
 
 /**
  * Tacker's SOL 003 VNF LCM API, v1 or v2, as this service uses it: reading operation occurrences
- * and instances, and managing its subscriptions. Requests carry the caller's Keystone token in
- * `X-Auth-Token`; v2 requests also carry `Version: 2.0.0`, without which v2 refuses every call but
- * the version listing (tacker/sol_refactored/api/api_version.py, controller/vnflcm_v2.py
- * supported_api_versions). The client does not retry: failures say whether a retry may help.
+ * and instances, managing its subscriptions and, on v2 only, driving VNF lifecycle operations.
+ * Requests carry the caller's Keystone token in `X-Auth-Token`; v2 requests also carry
+ * `Version: 2.0.0`, without which v2 refuses every call but the version listing
+ * (tacker/sol_refactored/api/api_version.py, controller/vnflcm_v2.py supported_api_versions).
+ * The client does not retry: failures say whether a retry may help.
  */
 
 /** tacker/sol_refactored/api/api_version.py CURRENT_VERSION. */
@@ -52,6 +54,15 @@ export interface SubscriptionCreation {
   created: boolean;
 }
 
+/** An operation occurrence's `error`: v2 writes ProblemDetails; v1 mostly `str(exception)`, read as the detail. */
+export interface LcmOpOccProblem {
+  status?: number;
+  title?: string;
+  detail?: string;
+}
+
+export type LcmOpOccWithError = NormalizedLcmOpOcc & { error?: LcmOpOccProblem };
+
 export interface LcmOpOccListing {
   opOccs: NormalizedLcmOpOcc[];
   /** Occurrences Tacker returned in a form this service cannot read; reported, not fatal for the rest. */
@@ -66,6 +77,11 @@ interface Exchange {
   context: TackerRequestContext;
   body?: unknown;
   expect: number[];
+  /**
+   * Statuses that mean Tacker refused before acting, so the same request may be sent again later:
+   * 409 on lifecycle operations (OtherOperationInProgress, or the instance's state is wrong).
+   */
+  retryableStatuses?: number[];
 }
 
 interface Reply {
@@ -93,10 +109,13 @@ export class TackerClient {
     this.clock = options.clock ?? systemClock;
   }
 
-  async getLcmOpOcc(id: string): Promise<NormalizedLcmOpOcc> {
+  /** A single occurrence is always answered in full, `error` included (only lists leave it out). */
+  async getLcmOpOcc(id: string): Promise<LcmOpOccWithError> {
     const exchange = this.exchange('GET', `/vnf_lcm_op_occs/${encodeURIComponent(id)}`, '/vnf_lcm_op_occs/{id}');
     const reply = await this.send(exchange);
-    return readAnswer(exchange.context, () => parseLcmOpOcc(reply.body));
+    const opOcc = readAnswer(exchange.context, () => parseLcmOpOcc(reply.body));
+    const error = isRecord(reply.body) ? lcmOpOccProblemOf(reply.body.error) : undefined;
+    return error === undefined ? opOcc : { ...opOcc, error };
   }
 
   /**
@@ -145,6 +164,79 @@ export class TackerClient {
     await this.send({ ...this.exchange('DELETE', `/subscriptions/${encodeURIComponent(id)}`, '/subscriptions/{id}'), expect: [204] });
   }
 
+  /**
+   * `POST /vnf_instances`. Not repeated on failure: after a 5xx or a lost answer the instance may
+   * exist, so the caller looks for it by name (listVnfInstances with buildEqFilter) before creating again.
+   */
+  async createVnfInstance(request: CreateVnfRequest): Promise<NormalizedVnfInstance> {
+    this.requireV2('createVnfInstance');
+    const exchange = { ...this.exchange('POST', '/vnf_instances', '/vnf_instances'), body: request, expect: [201] };
+    const reply = await this.send(exchange);
+    return readAnswer(exchange.context, () => parseVnfInstance(reply.body));
+  }
+
+  /**
+   * `GET /vnf_instances` with a SOL 013 filter (buildEqFilter makes one safely), every page, and
+   * `all_fields`: lists leave out instantiatedVnfInfo and metadata by default (vnflcm_view.py
+   * InstanceViewBuilder `_EXCLUDE_DEFAULT`), which would read as an instance without VNFCs.
+   */
+  async listVnfInstances(options: { filter?: string } = {}): Promise<NormalizedVnfInstance[]> {
+    this.requireV2('listVnfInstances');
+    const exchange = this.exchange('GET', '/vnf_instances', '/vnf_instances');
+    exchange.url.searchParams.set('all_fields', 'true');
+    if (options.filter !== undefined) exchange.url.searchParams.set('filter', options.filter);
+    const items = await this.listAll(exchange);
+    return readAnswer(exchange.context, () => items.map((item) => parseVnfInstance(item)));
+  }
+
+  async instantiateVnf(vnfInstanceId: string, request: InstantiateVnfRequest): Promise<LcmOperationAccepted> {
+    return this.startLcmOperation('instantiateVnf', vnfInstanceId, 'instantiate', request);
+  }
+
+  async scaleVnf(vnfInstanceId: string, request: ScaleVnfRequest): Promise<LcmOperationAccepted> {
+    return this.startLcmOperation('scaleVnf', vnfInstanceId, 'scale', request);
+  }
+
+  async terminateVnf(vnfInstanceId: string, request: TerminateVnfRequest): Promise<LcmOperationAccepted> {
+    return this.startLcmOperation('terminateVnf', vnfInstanceId, 'terminate', request);
+  }
+
+  /**
+   * `DELETE /vnf_instances/{id}`; false when Tacker no longer knows the instance, so that teardown
+   * can be repeated. Only a JSON answer counts as "gone": a proxy's or router's 404 page is not
+   * Tacker saying the instance does not exist.
+   */
+  async deleteVnfInstance(vnfInstanceId: string): Promise<boolean> {
+    this.requireV2('deleteVnfInstance');
+    const exchange = this.exchange('DELETE', `/vnf_instances/${encodeURIComponent(vnfInstanceId)}`, '/vnf_instances/{id}');
+    const reply = await this.send({ ...exchange, expect: [204, 404], retryableStatuses: [409] });
+    if (reply.status === 204) return true;
+    if (isRecord(reply.body)) return false;
+    throw tackerStatusError(exchange.context, { status: 404, bodyText: '' });
+  }
+
+  /**
+   * The lifecycle POSTs answer 202 with the occurrence's URL in Location. Only its id is taken: the
+   * URL is never requested, so it need not be on this client's origin. Tacker builds it from
+   * [v2_vnfm] endpoint, which defaults to http://127.0.0.1:9890 whatever address clients use
+   * (tacker/sol_refactored/common/config.py), and refusing it would report a failure for an
+   * operation that is already running.
+   */
+  private async startLcmOperation(name: string, vnfInstanceId: string, task: string, request: object): Promise<LcmOperationAccepted> {
+    this.requireV2(name);
+    const exchange = this.exchange('POST', `/vnf_instances/${encodeURIComponent(vnfInstanceId)}/${task}`, `/vnf_instances/{id}/${task}`);
+    const reply = await this.send({ ...exchange, body: request, expect: [202], retryableStatuses: [409] });
+    return { vnfLcmOpOccId: opOccIdFromLocation(reply.headers.get('location'), exchange) };
+  }
+
+  /** Tacker's v1 API has the same operations, but this service drives VNFs through v2 only. */
+  private requireV2(operation: string): void {
+    if (this.apiVersion === 'v2') return;
+    throw new AppError('INVALID_CONFIG', `${operation} needs Tacker's v2 API (/vnflcm/v2); this client is configured for v1.`, {
+      details: { operation, apiVersion: this.apiVersion },
+    });
+  }
+
   private exchange(method: Method, path: string, template: string): Exchange {
     const url = new URL(this.base);
     url.pathname = `${this.prefix}${path}`;
@@ -190,11 +282,15 @@ export class TackerClient {
     } catch (error) {
       throw isAppError(error) ? error : tackerTransportError(exchange.context, error);
     }
-    if (!exchange.expect.includes(response.status)) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
-      throw tackerStatusError(exchange.context, { status: response.status, bodyText: text, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
-    }
+    if (!exchange.expect.includes(response.status)) throw this.statusError(exchange, response, text);
     return { status: response.status, headers: response.headers, body: parseBody(text, exchange.context) };
+  }
+
+  private statusError(exchange: Exchange, response: Response, text: string): AppError {
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
+    const error = tackerStatusError(exchange.context, { status: response.status, bodyText: text, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    if (error.retryable || exchange.retryableStatuses?.includes(response.status) !== true) return error;
+    return new AppError(error.code, error.message, { retryable: true, details: error.details, problems: error.problems });
   }
 
   private async headers(hasBody: boolean): Promise<Record<string, string>> {
@@ -242,6 +338,37 @@ function nextLink(header: string | null): string | undefined {
     if (match !== null && /;\s*rel\s*=\s*"?([^";]*\s)?next(\s[^";]*)?"?/i.test(match[2] ?? '')) return match[1];
   }
   return undefined;
+}
+
+const OP_OCC_PATH = /\/vnflcm\/v2\/vnf_lcm_op_occs\/([^/]+)\/?$/;
+
+function opOccIdFromLocation(location: string | null, exchange: Exchange): string {
+  if (location === null) throw tackerAnswerError(exchange.context, '202 Accepted without a Location header');
+  let url: URL;
+  try {
+    url = new URL(location, exchange.url);
+  } catch {
+    throw tackerAnswerError(exchange.context, 'a Location header that is not a URL');
+  }
+  const id = OP_OCC_PATH.exec(url.pathname)?.[1];
+  if (id === undefined) throw tackerAnswerError(exchange.context, 'a Location header that names no LCM operation occurrence');
+  try {
+    return decodeURIComponent(id);
+  } catch {
+    throw tackerAnswerError(exchange.context, 'a Location header with a malformed operation occurrence id');
+  }
+}
+
+const MAX_PROBLEM_CHARS = 500;
+
+function lcmOpOccProblemOf(error: unknown): LcmOpOccProblem | undefined {
+  if (typeof error === 'string') return error === '' ? undefined : { detail: error.slice(0, MAX_PROBLEM_CHARS) };
+  if (!isRecord(error)) return undefined;
+  const problem: LcmOpOccProblem = {};
+  if (typeof error.status === 'number') problem.status = error.status;
+  if (typeof error.title === 'string' && error.title !== '') problem.title = error.title.slice(0, MAX_PROBLEM_CHARS);
+  if (typeof error.detail === 'string' && error.detail !== '') problem.detail = error.detail.slice(0, MAX_PROBLEM_CHARS);
+  return Object.keys(problem).length === 0 ? undefined : problem;
 }
 
 function collectOpOccs(items: unknown[], since: string | undefined): LcmOpOccListing {

@@ -1,0 +1,128 @@
+import { pause, type Clock } from '../clock.js';
+import { AppError, isAppError, type ErrorCode } from '../errors.js';
+import { redactText } from '../log.js';
+import type { LcmOperationState } from './sol003-fields.js';
+import type { LcmOpOccProblem, LcmOpOccWithError, TackerClient } from './tacker-client.js';
+
+/**
+ * Error codes for waiting on an operation, chosen here as tacker-errors.ts chooses the client's:
+ * the nearest existing codes, with the ones proposed for them in comments.
+ */
+export const LCM_WAIT_ERROR_CODES = {
+  /** The operation ended FAILED_TEMP, FAILED or ROLLED_BACK. Proposed: TACKER_OPERATION_FAILED. */
+  failed: 'REMOTE_COMMAND_FAILED',
+  /** The deadline passed, or the caller's step timed out, while it was still running. Proposed: TACKER_OPERATION_TIMEOUT. */
+  timeout: 'STEP_TIMEOUT',
+  /** The caller aborted for another reason. */
+  cancelled: 'INTERNAL',
+} as const satisfies Record<string, ErrorCode>;
+
+/**
+ * States an operation does not leave by itself. FAILED_TEMP waits for an operator's retry, rollback
+ * or fail (SOL 003 §5.4.1.2), so for a waiting caller it is as final as FAILED and ROLLED_BACK.
+ */
+const FAILED_STATES: ReadonlySet<LcmOperationState> = new Set(['FAILED_TEMP', 'FAILED', 'ROLLED_BACK']);
+
+export interface WaitForLcmOpOccOptions {
+  clock: Clock;
+  signal?: AbortSignal;
+  /** Between two reads of the occurrence. */
+  pollIntervalMs: number;
+  /** Absolute epoch milliseconds on `clock` (as retryUntilDeadline takes it); no read starts after it. */
+  deadlineMs: number;
+}
+
+/** The part of TackerClient the wait needs, so that tests may pass a fake. */
+export type LcmOpOccReader = Pick<TackerClient, 'getLcmOpOcc'>;
+
+/**
+ * Reads the occurrence until it is COMPLETED (returned), has failed (non-retryable error carrying
+ * its ProblemDetails) or the deadline passes (retryable: the operation may still complete). A read
+ * that fails with a retryable error, a 503 or a timeout, is tried again at the next poll.
+ */
+export async function waitForLcmOpOcc(client: LcmOpOccReader, vnfLcmOpOccId: string, options: WaitForLcmOpOccOptions): Promise<LcmOpOccWithError> {
+  let last: LcmOpOccWithError | undefined;
+  let lastError: AppError | undefined;
+  while (options.clock.now() <= options.deadlineMs) {
+    throwIfAborted(options.signal, vnfLcmOpOccId);
+    try {
+      last = await client.getLcmOpOcc(vnfLcmOpOccId);
+      lastError = undefined;
+    } catch (error) {
+      if (!isAppError(error) || !error.retryable) throw error;
+      lastError = error;
+    }
+    if (last?.operationState === 'COMPLETED') return last;
+    if (last !== undefined && FAILED_STATES.has(last.operationState)) throw operationFailed(last);
+    const remainingMs = options.deadlineMs - options.clock.now();
+    if (remainingMs <= 0) break;
+    await pause(options.clock, Math.min(Math.max(1, options.pollIntervalMs), remainingMs), options.signal);
+  }
+  throwIfAborted(options.signal, vnfLcmOpOccId);
+  throw deadlinePassed(vnfLcmOpOccId, last, lastError);
+}
+
+function operationFailed(opOcc: LcmOpOccWithError): AppError {
+  const reason = describeProblem(opOcc.error);
+  return new AppError(
+    LCM_WAIT_ERROR_CODES.failed,
+    `Tacker's ${opOcc.operation} operation ${opOcc.id} ended ${opOcc.operationState}${reason === undefined ? '.' : `: ${reason}`}`,
+    {
+      details: {
+        vnfLcmOpOccId: opOcc.id,
+        vnfInstanceId: opOcc.vnfInstanceId,
+        operation: opOcc.operation,
+        operationState: opOcc.operationState,
+        ...(opOcc.error === undefined ? {} : { error: redactProblem(opOcc.error) }),
+      },
+    },
+  );
+}
+
+/** "title: detail", as Tacker's error ProblemDetails carry the failing step in the title (e.g. "Stack create failed"). */
+function describeProblem(problem: LcmOpOccProblem | undefined): string | undefined {
+  if (problem === undefined) return undefined;
+  const parts = [problem.title, problem.detail].filter((part): part is string => part !== undefined).map(redactText);
+  if (parts.length === 0) return undefined;
+  const text = parts.join(': ');
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+function redactProblem(problem: LcmOpOccProblem): LcmOpOccProblem {
+  return {
+    ...(problem.status === undefined ? {} : { status: problem.status }),
+    ...(problem.title === undefined ? {} : { title: redactText(problem.title) }),
+    ...(problem.detail === undefined ? {} : { detail: redactText(problem.detail) }),
+  };
+}
+
+function deadlinePassed(vnfLcmOpOccId: string, last: LcmOpOccWithError | undefined, lastError: AppError | undefined): AppError {
+  const state = last?.operationState;
+  const message =
+    state === undefined
+      ? `Tacker's LCM operation ${vnfLcmOpOccId} could not be read before the deadline.`
+      : `Tacker's LCM operation ${vnfLcmOpOccId} was still ${state} at the deadline.`;
+  return new AppError(LCM_WAIT_ERROR_CODES.timeout, message, {
+    retryable: true,
+    details: { vnfLcmOpOccId, ...(state === undefined ? {} : { operationState: state }) },
+    ...(lastError === undefined ? {} : { cause: lastError }),
+  });
+}
+
+/** An AppError reason is the caller's own; a TimeoutError is the caller's step timing out. */
+function throwIfAborted(signal: AbortSignal | undefined, vnfLcmOpOccId: string): void {
+  if (signal?.aborted !== true) return;
+  const reason: unknown = signal.reason;
+  if (reason instanceof AppError) throw reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    throw new AppError(LCM_WAIT_ERROR_CODES.timeout, `The step ran out of time waiting for Tacker's LCM operation ${vnfLcmOpOccId}.`, {
+      retryable: true,
+      details: { vnfLcmOpOccId },
+      cause: reason,
+    });
+  }
+  throw new AppError(LCM_WAIT_ERROR_CODES.cancelled, `Waiting for Tacker's LCM operation ${vnfLcmOpOccId} was cancelled.`, {
+    details: { vnfLcmOpOccId, cancelled: true },
+    cause: reason,
+  });
+}
