@@ -75,6 +75,11 @@ export class ServiceProcess {
     return config;
   }
 
+  /** What the service printed since it started (its log), for assertions before the run log takes it. */
+  get printed(): string {
+    return this.output;
+  }
+
   async start(): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmsi.ts', '--config', this.configFile, 'serve'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
