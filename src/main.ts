@@ -10,6 +10,7 @@ import { durationToMs } from './duration.js';
 import { AppError } from './errors.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
 import type { IstioCaSettings } from './injection/workload-certificate.js';
+import { CertificateRenewal } from './injection/certificate-renewal.js';
 import { InjectionService } from './injection/injection-service.js';
 import { FailureAnnouncer, createNotificationSteps } from './injection/failure-notifications.js';
 import { systemClock } from './clock.js';
@@ -287,11 +288,21 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
   await runner.start();
   const recovered = await announcer?.recover();
   if (recovered !== undefined && recovered > 0) logger.info('Failure notifications created after a restart', { count: recovered });
+  const renewal = new CertificateRenewal({
+    store,
+    reonboard: (jobId) => service.reonboard(jobId),
+    clock: systemClock,
+    renewBeforeMs: durationToMs(config.mesh.istioCa.renewBefore),
+    intervalMs: durationToMs(config.mesh.istioCa.renewCheckInterval),
+    logger,
+  });
+  renewal.start();
   return {
     service,
     runner,
     ...(tacker === undefined ? {} : { tacker: new TackerPlugin({ runner, store, deps: tacker.deps }) }),
     close: async () => {
+      await renewal.stop();
       await runner.stop();
       await store.close();
     },
