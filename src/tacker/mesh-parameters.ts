@@ -46,6 +46,7 @@ const optionalFields = {
   ssh: sshParametersSchema.optional(),
   dnsCapture: z.boolean().optional(),
   autoRegister: z.boolean().optional(),
+  certificates: z.enum(['token', 'istio-ca']).optional().describe("istio-ca: the VM's key stays on it and the plugin has its CSR signed (docs/istio-ca.md)."),
   probe: specMesh.probe,
 };
 
@@ -197,6 +198,7 @@ export const SERVER_METADATA_KEYS: Record<string, { path: string[]; kind: Metada
   probe: { path: ['probe'], kind: 'json' },
   dnsCapture: { path: ['dnsCapture'], kind: 'boolean' },
   autoRegister: { path: ['autoRegister'], kind: 'boolean' },
+  certificates: { path: ['certificates'], kind: 'string' },
   'ssh.user': { path: ['ssh', 'user'], kind: 'string' },
   'ssh.port': { path: ['ssh', 'port'], kind: 'integer' },
   'ssh.privateKeySecret': { path: ['ssh', 'privateKeySecret'], kind: 'string' },
