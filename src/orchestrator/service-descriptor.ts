@@ -332,7 +332,7 @@ function descriptorProblems(rawMicroservices: RawMicroservice[], connections: Ma
   return [
     ...duplicateNameProblems(microservices),
     ...duplicateVersionProblems(microservices),
-    ...portAgreementProblems(microservices, services),
+    ...portAgreementProblems(microservices),
     ...microservices.flatMap((microservice, index) => microserviceProblems(microservice, `spec.microservices.${index}`)),
     ...connections.flatMap((connection, index) => (connection === undefined ? [] : connectionProblems(connection, `spec.connections.${index}`, services))),
     ...duplicateConnectionProblems(connections, services),
@@ -366,16 +366,17 @@ function duplicateVersionProblems(microservices: Microservice[]): FieldProblem[]
   });
 }
 
-/** One Service carries the ports for every version, so the versions must agree on them. */
-function portAgreementProblems(microservices: Microservice[], services: Map<string, MeshServiceModel>): FieldProblem[] {
+/** One Service carries the ports for every version, so the versions must agree on them; the first one listed sets them. */
+function portAgreementProblems(microservices: Microservice[]): FieldProblem[] {
   const problems: FieldProblem[] = microservices.flatMap((microservice, index) => duplicatePortProblems(microservice.ports, `spec.microservices.${index}.ports`));
+  const firsts = new Map<string, Microservice>();
   microservices.forEach((microservice, index) => {
-    const service = services.get(microservice.service);
-    if (service === undefined || isDeepStrictEqual(sortedPorts(microservice.ports), service.ports)) return;
-    const first = service.microservices[0]?.name ?? '';
+    const first = firsts.get(microservice.service);
+    if (first === undefined) firsts.set(microservice.service, microservice);
+    if (first === undefined || isDeepStrictEqual(sortedPorts(microservice.ports), sortedPorts(first.ports))) return;
     problems.push({
       path: `spec.microservices.${index}.ports`,
-      message: `differ from the ports of microservice ${first} of the same service ${service.name} (${describePorts(service.ports)}); one Service serves every version`,
+      message: `differ from the ports of microservice ${first.name} of the same service ${microservice.service} (${describePorts(sortedPorts(first.ports))}); one Service serves every version`,
     });
   });
   return problems;
