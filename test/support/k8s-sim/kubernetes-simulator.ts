@@ -2,51 +2,39 @@ import { generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'n
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
-import { validateIstioObject } from '../istio-crd-validator.js';
 import { TEST_TOKEN_SIGNATURE } from '../test-credentials.js';
-import {
-  alreadyExists,
-  failure,
-  forbidden,
-  invalid,
-  notFound,
-  staleUpdate,
-  unauthorized,
-  type KubernetesStatus,
-  type ResourceRef,
-} from './kubernetes-status.js';
-import {
-  describePath,
-  recordUpdate,
-  renderManagedFields,
-  serverSideApply,
-  type KubeObject,
-  type Ownership,
-} from './server-side-apply.js';
+import { failure, forbidden, invalid, notFound, StatusError, unauthorized, type ResourceRef } from './kubernetes-status.js';
+import { LabelSelectorError, parseLabelSelector } from './label-selector.js';
+import { ObjectStore, type PodReadinessTarget, type Target } from './object-store.js';
+import { discoveryDocument, findResource, resourceByPlural, type SimResource } from './resource-catalog.js';
+import type { KubeObject } from './server-side-apply.js';
 
 /**
- * A kube-apiserver subset for the Kubernetes adapters, over plain HTTP on 127.0.0.1:0: discovery,
- * ConfigMaps and Services (GET), ServiceAccount TokenRequest, and networking.istio.io/v1
- * WorkloadGroup/WorkloadEntry CRUD with resourceVersion checks and server-side apply. Every
- * WorkloadGroup/WorkloadEntry it is sent is validated against ../shared/istio/crds.yaml and
- * refused with 422 Invalid as a CRD's schema would. Errors are `Status` objects as upstream
- * writes them. Bearer tokens map to users with RBAC-like rules, so tests can produce 403.
+ * A kube-apiserver subset for the Kubernetes adapters, over plain HTTP on 127.0.0.1:0: discovery;
+ * Namespaces, ServiceAccounts (with TokenRequest), Services, ConfigMaps, Pods (read and delete),
+ * apps/v1 Deployments, and the networking.istio.io/v1 and security.istio.io/v1 objects the
+ * service writes, each with GET, LIST (label selectors, across namespaces), POST, PUT,
+ * server-side apply and DELETE (object-store.ts). Istio objects are validated against
+ * ../shared/istio/crds.yaml and refused with 422 Invalid as a CRD's schema would. Errors are
+ * `Status` objects as upstream writes them. Bearer tokens map to users with RBAC-like rules, so
+ * tests can produce 403.
  */
 
 export const ISTIO_GROUP = 'networking.istio.io';
 export const ISTIO_VERSION = 'v1';
-const ISTIO_KINDS: Record<string, string> = { workloadentries: 'WorkloadEntry', workloadgroups: 'WorkloadGroup' };
-const SHORT_NAMES: Record<string, string[]> = { workloadentries: ['we'], workloadgroups: ['wg'] };
 const MIN_TOKEN_SECONDS = 600;
 const DEFAULT_TOKEN_SECONDS = 3600;
-const SERVER_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields'];
+/** Subresources of a Namespace, which are not namespaced resources (k8s.io/apiserver RequestInfo). */
+const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
+
+export type { SimResource } from './resource-catalog.js';
 
 export interface AccessRule {
   /** get, list, create, update, patch, delete. */
   verbs: string[];
   /** Plural resource, with `/subresource` where one is meant: `serviceaccounts/token`. */
   resources: string[];
-  /** Namespaces the rule applies in; all when absent (a ClusterRole binding). */
+  /** Namespaces the rule applies in; all, and the cluster scope, when absent (a ClusterRole binding). */
   namespaces?: string[];
   /** As RBAC's resourceNames: only these objects; never matches a request without a name (list, POST create). */
   resourceNames?: string[];
@@ -80,9 +68,13 @@ export interface TokenRequestRecord {
   expirationSeconds: number;
 }
 
-interface StoredObject {
-  object: KubeObject;
-  owners: Ownership[];
+export interface KubernetesSimulatorOptions {
+  /**
+   * Refuse to create objects in namespaces that do not exist (404 `namespaces "x" not found`), as
+   * a real cluster does. Off by default: the mesh adapters' tests write into namespaces they never
+   * create. `default`, `kube-system`, `kube-public` and `kube-node-lease` always exist.
+   */
+  requireNamespaces?: boolean;
 }
 
 interface SimRequest {
@@ -100,10 +92,8 @@ interface SimAnswer {
   body: unknown;
 }
 
-class StatusError extends Error {
-  constructor(readonly status: KubernetesStatus) {
-    super(status.message);
-  }
+interface ResourceRequest extends Target {
+  subresource: string | undefined;
 }
 
 export interface KubernetesSimulator {
@@ -116,22 +106,27 @@ export interface KubernetesSimulator {
   kubeconfig(options?: { token?: string; context?: string }): string;
   /** Adds a bearer token for `user` limited to `rules`; returns the token. */
   addUser(user: string, rules: AccessRule[]): string;
+  addNamespace(name: string, labels?: Record<string, string>): void;
   addConfigMap(namespace: string, name: string, data: Record<string, string>): void;
   addServiceAccount(namespace: string, name: string): void;
   addService(namespace: string, name: string, spec: Record<string, unknown>, status?: Record<string, unknown>): void;
   failNext(fault: FaultSpec): void;
-  /** Stored Istio objects of one plural resource in one namespace, as the server holds them. */
-  objects(resource: 'workloadentries' | 'workloadgroups', namespace: string): KubeObject[];
-  object(resource: 'workloadentries' | 'workloadgroups', namespace: string, name: string): KubeObject | undefined;
-  /** Writes status the way istiod does (status subresource): no spec change, new resourceVersion. */
-  setStatus(resource: 'workloadentries' | 'workloadgroups', namespace: string, name: string, status: Record<string, unknown>): void;
+  /** Pods of the matching Deployments (every one when no target) report Ready as given, existing ones and those created later; the last call that matches wins. */
+  setPodsReady(isReady: boolean, target?: PodReadinessTarget): void;
+  /** setPodsReady(false, …): the Pods stay not ready, as with a failing readiness probe. */
+  holdPods(namespace?: string, deployment?: string): void;
+  /** Stored objects of one plural resource in one namespace ('' for cluster-scoped ones, or for all namespaces), as the server holds them. */
+  objects(resource: SimResource, namespace: string): KubeObject[];
+  object(resource: SimResource, namespace: string, name: string): KubeObject | undefined;
+  /** Writes status the way a controller does (status subresource): no spec change, new resourceVersion. */
+  setStatus(resource: SimResource, namespace: string, name: string, status: Record<string, unknown>): void;
   /** The claims of a token this server minted, after checking its RS256 signature; undefined otherwise. */
   verifyToken(token: string): Record<string, unknown> | undefined;
   close(): Promise<void>;
 }
 
-export async function startKubernetesSimulator(): Promise<KubernetesSimulator> {
-  const state = new SimulatorState();
+export async function startKubernetesSimulator(options: KubernetesSimulatorOptions = {}): Promise<KubernetesSimulator> {
+  const state = new SimulatorState(new ObjectStore(options.requireNamespaces ?? false));
   const server = createServer((request, response) => {
     void state.handle(request, response);
   });
@@ -140,21 +135,23 @@ export async function startKubernetesSimulator(): Promise<KubernetesSimulator> {
   return state.facade(server);
 }
 
+function coreObject(kind: string, meta: { namespace?: string; name: string; labels?: Record<string, string> }, fields: Record<string, unknown> = {}): KubeObject {
+  return { apiVersion: 'v1', kind, metadata: { ...meta }, ...fields };
+}
+
 class SimulatorState {
   url = '';
   readonly adminToken = `admin-${randomUUID()}`;
   readonly requests: RecordedRequest[] = [];
   readonly tokenRequests: TokenRequestRecord[] = [];
   private readonly users = new Map<string, { user: string; rules: AccessRule[] | 'all' }>([[this.adminToken, { user: 'kubernetes-admin', rules: 'all' }]]);
-  private readonly configMaps = new Map<string, Record<string, unknown>>();
-  private readonly services = new Map<string, Record<string, unknown>>();
-  private readonly serviceAccounts = new Set<string>();
-  private readonly store = new Map<string, StoredObject>();
   private readonly faults: (FaultSpec & { remaining: number })[] = [];
   private readonly keys: { privateKey: KeyObject; publicKey: KeyObject } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  private resourceVersion = 1000;
+
+  constructor(private readonly store: ObjectStore) {}
 
   facade(server: Server): KubernetesSimulator {
+    const target = (resource: SimResource, namespace: string, name: string): Target => ({ resource: resourceByPlural(resource), namespace, name });
     return {
       url: this.url,
       adminToken: this.adminToken,
@@ -166,22 +163,17 @@ class SimulatorState {
         this.users.set(token, { user, rules });
         return token;
       },
-      addConfigMap: (namespace, name, data) => this.configMaps.set(`${namespace}/${name}`, this.coreObject('ConfigMap', { namespace, name }, { data })),
-      addServiceAccount: (namespace, name) => this.serviceAccounts.add(`${namespace}/${name}`),
-      addService: (namespace, name, spec, status = {}) => this.services.set(`${namespace}/${name}`, this.coreObject('Service', { namespace, name }, { spec, status })),
+      addNamespace: (name, labels) => this.store.put(resourceByPlural('namespaces'), coreObject('Namespace', { name, ...(labels === undefined ? {} : { labels }) })),
+      addConfigMap: (namespace, name, data) => this.store.put(resourceByPlural('configmaps'), coreObject('ConfigMap', { namespace, name }, { data })),
+      addServiceAccount: (namespace, name) => this.store.put(resourceByPlural('serviceaccounts'), coreObject('ServiceAccount', { namespace, name })),
+      addService: (namespace, name, spec, status = {}) => this.store.put(resourceByPlural('services'), coreObject('Service', { namespace, name }, { spec, status })),
       failNext: (fault) => this.faults.push({ ...fault, remaining: fault.times ?? 1 }),
-      objects: (resource, namespace) =>
-        [...this.store.entries()].filter(([key]) => key.startsWith(`${resource}/${namespace}/`)).map(([, stored]) => this.render(stored)),
-      object: (resource, namespace, name) => {
-        const stored = this.store.get(`${resource}/${namespace}/${name}`);
-        return stored === undefined ? undefined : this.render(stored);
-      },
-      setStatus: (resource, namespace, name, status) => {
-        const stored = this.store.get(`${resource}/${namespace}/${name}`);
-        if (stored === undefined) throw new Error(`no ${resource} ${namespace}/${name}`);
-        stored.object.status = structuredClone(status);
-        stored.object.metadata.resourceVersion = this.nextResourceVersion();
-      },
+      setPodsReady: (isReady, selected) => this.store.setPodsReady(isReady, selected),
+      holdPods: (namespace, deployment) =>
+        this.store.setPodsReady(false, { ...(namespace === undefined ? {} : { namespace }), ...(deployment === undefined ? {} : { deployment }) }),
+      objects: (resource, namespace) => this.store.objects(resourceByPlural(resource), namespace),
+      object: (resource, namespace, name) => this.store.find(resourceByPlural(resource), namespace, name),
+      setStatus: (resource, namespace, name, status) => this.store.setStatus(target(resource, namespace, name), status),
       verifyToken: (token) => this.verifyToken(token),
       close: () => new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -260,77 +252,112 @@ class SimulatorState {
   }
 
   private route(request: SimRequest, body: unknown): SimAnswer {
-    const discovery = this.discovery(request.path);
+    const discovery = request.method === 'GET' ? discoveryDocument(request.path) : undefined;
     if (discovery !== undefined) return { status: 200, body: discovery };
-    const core = /^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services|serviceaccounts)\/([^/]+)(?:\/(token))?$/.exec(request.path);
-    if (core !== null) return this.core(request, { namespace: core[1] as string, resource: core[2] as string, name: core[3] as string, subresource: core[4] }, body);
-    const istio = /^\/apis\/networking\.istio\.io\/v1\/namespaces\/([^/]+)\/(workloadentries|workloadgroups)(?:\/([^/]+))?$/.exec(request.path);
-    if (istio !== null) return this.istio(request, { namespace: istio[1] as string, resource: istio[2] as string, name: istio[3] ?? '' }, body);
-    throw new StatusError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+    const target = resolvePath(request.path);
+    if (target === undefined) throw new StatusError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+    if (target.subresource !== undefined) return this.subresource(request, target, body);
+    if (target.name === '') return this.collection(request, target, body);
+    return this.item(request, target, body);
   }
 
-  private authorize(request: SimRequest, verb: string, target: ResourceRef & { namespace: string; subresource?: string }): void {
-    const resource = target.subresource === undefined ? target.resource : `${target.resource}/${target.subresource}`;
+  private subresource(request: SimRequest, target: ResourceRequest, body: unknown): SimAnswer {
+    if (target.resource.plural !== 'serviceaccounts' || target.subresource !== 'token') throw new StatusError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+    if (request.method !== 'POST') throw methodNotAllowed(request);
+    this.authorize(request, 'create', target);
+    return this.tokenRequest(target.namespace, target.name, body);
+  }
+
+  private collection(request: SimRequest, target: ResourceRequest, body: unknown): SimAnswer {
+    if (request.method === 'GET') {
+      this.authorize(request, 'list', target);
+      return { status: 200, body: this.store.list(target, selectorOf(request)) };
+    }
+    if (request.method !== 'POST') throw methodNotAllowed(request);
+    // A create into every namespace at once is not a thing: POST needs the namespace in the URL.
+    if (target.resource.namespaced && target.namespace === '') throw methodNotAllowed(request);
+    this.allowVerb(request, target, 'create');
+    this.authorize(request, 'create', target);
+    return { status: 201, body: this.store.create(target, body, fieldManagerOf(request)) };
+  }
+
+  private item(request: SimRequest, target: ResourceRequest, body: unknown): SimAnswer {
+    switch (request.method) {
+      case 'GET':
+        this.authorize(request, 'get', target);
+        return { status: 200, body: this.store.get(target) };
+      case 'PUT':
+        this.allowVerb(request, target, 'update');
+        this.authorize(request, 'update', target);
+        return { status: 200, body: this.store.replace(target, body, fieldManagerOf(request)) };
+      case 'PATCH':
+        this.allowVerb(request, target, 'patch');
+        this.authorize(request, 'patch', target);
+        return this.apply(request, target, body);
+      case 'DELETE': {
+        this.authorize(request, 'delete', target);
+        const options = body as { propagationPolicy?: unknown } | undefined;
+        const policy = request.query.get('propagationPolicy') ?? (typeof options?.propagationPolicy === 'string' ? options.propagationPolicy : undefined);
+        return { status: 200, body: this.store.delete(target, policy) };
+      }
+      default:
+        throw methodNotAllowed(request);
+    }
+  }
+
+  private apply(request: SimRequest, target: ResourceRequest, body: unknown): SimAnswer {
+    if (request.contentType !== 'application/apply-patch+yaml') {
+      throw new StatusError(failure(415, 'UnsupportedMediaType', `the simulator supports only server-side apply, not ${request.contentType ?? 'no content type'}`));
+    }
+    const manager = request.query.get('fieldManager');
+    if (manager === null || manager === '') {
+      throw new StatusError(failure(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch'));
+    }
+    const result = this.store.apply(target, body, {
+      manager,
+      force: request.query.get('force') === 'true',
+      // An apply that creates is also authorized as create (apiserver endpoints/handlers/patch.go, createAuthorizerAttributes).
+      authorizeCreate: () => this.authorize(request, 'create', target),
+    });
+    return { status: result.created ? 201 : 200, body: result.object };
+  }
+
+  /** Pods are written by the Deployment controller only: create, update and patch are not served. */
+  private allowVerb(request: SimRequest, target: ResourceRequest, verb: string): void {
+    if (!target.resource.verbs.includes(verb)) throw methodNotAllowed(request);
+  }
+
+  /**
+   * RBAC's view of a request (k8s.io/apiserver RequestInfo): the namespace is the URL's, so a list
+   * across all namespaces, or a create of a Namespace, is at the cluster scope, while a request for
+   * one Namespace carries that namespace's name.
+   */
+  private authorize(request: SimRequest, verb: string, target: ResourceRequest): void {
+    const { resource } = target;
+    const plural = target.subresource === undefined ? resource.plural : `${resource.plural}/${target.subresource}`;
+    const namespace = resource.plural === 'namespaces' ? target.name : target.namespace;
     const allowed =
       request.rules === 'all' ||
       request.rules.some(
         (rule) =>
           rule.verbs.includes(verb) &&
-          rule.resources.includes(resource) &&
-          (rule.namespaces === undefined || rule.namespaces.includes(target.namespace)) &&
+          rule.resources.includes(plural) &&
+          (rule.namespaces === undefined || (namespace !== '' && rule.namespaces.includes(namespace))) &&
           (rule.resourceNames === undefined || (target.name !== '' && rule.resourceNames.includes(target.name))),
       );
-    if (!allowed) throw new StatusError(forbidden({ user: request.user, verb, ref: target, namespace: target.namespace }));
-  }
-
-  private discovery(path: string): unknown {
-    const documents: Record<string, unknown> = {
-      '/api': { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] },
-      '/api/v1': {
-        kind: 'APIResourceList',
-        groupVersion: 'v1',
-        resources: [
-          { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: ['get'], shortNames: ['cm'] },
-          { name: 'serviceaccounts', singularName: 'serviceaccount', namespaced: true, kind: 'ServiceAccount', verbs: [] },
-          { name: 'serviceaccounts/token', singularName: '', namespaced: true, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] },
-          { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get'], shortNames: ['svc'] },
-        ],
-      },
-      '/apis': {
-        kind: 'APIGroupList',
-        apiVersion: 'v1',
-        groups: [{ name: ISTIO_GROUP, versions: [{ groupVersion: `${ISTIO_GROUP}/${ISTIO_VERSION}`, version: ISTIO_VERSION }], preferredVersion: { groupVersion: `${ISTIO_GROUP}/${ISTIO_VERSION}`, version: ISTIO_VERSION } }],
-      },
-      [`/apis/${ISTIO_GROUP}/${ISTIO_VERSION}`]: {
-        kind: 'APIResourceList',
-        apiVersion: 'v1',
-        groupVersion: `${ISTIO_GROUP}/${ISTIO_VERSION}`,
-        resources: Object.entries(ISTIO_KINDS).flatMap(([name, kind]) => [
-          { name, singularName: kind.toLowerCase(), namespaced: true, kind, verbs: ['delete', 'deletecollection', 'get', 'list', 'patch', 'create', 'update', 'watch'], shortNames: SHORT_NAMES[name], categories: ['istio-io', 'networking-istio-io'] },
-          { name: `${name}/status`, singularName: '', namespaced: true, kind, verbs: ['get', 'patch', 'update'] },
-        ]),
-      },
+    if (allowed) return;
+    const ref: ResourceRef & { subresource?: string } = {
+      group: resource.group,
+      resource: resource.plural,
+      name: target.name,
+      ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
     };
-    return documents[path];
-  }
-
-  private core(request: SimRequest, target: { namespace: string; resource: string; name: string; subresource: string | undefined }, body: unknown): SimAnswer {
-    const ref = { group: '', resource: target.resource, name: target.name, namespace: target.namespace };
-    if (target.subresource === 'token') {
-      if (request.method !== 'POST') throw methodNotAllowed(request);
-      this.authorize(request, 'create', { ...ref, subresource: 'token' });
-      return this.tokenRequest(target.namespace, target.name, body);
-    }
-    if (request.method !== 'GET' || target.resource === 'serviceaccounts') throw methodNotAllowed(request);
-    this.authorize(request, 'get', ref);
-    const found = (target.resource === 'configmaps' ? this.configMaps : this.services).get(`${target.namespace}/${target.name}`);
-    if (found === undefined) throw new StatusError(notFound(ref));
-    return { status: 200, body: found };
+    throw new StatusError(forbidden({ user: request.user, verb, ref, namespace }));
   }
 
   private tokenRequest(namespace: string, serviceAccount: string, body: unknown): SimAnswer {
     const ref = { group: '', resource: 'serviceaccounts', name: serviceAccount };
-    if (!this.serviceAccounts.has(`${namespace}/${serviceAccount}`)) throw new StatusError(notFound(ref));
+    if (!this.store.hasServiceAccount(namespace, serviceAccount)) throw new StatusError(notFound(ref));
     const spec = ((body as { spec?: unknown } | undefined)?.spec ?? {}) as { audiences?: unknown; expirationSeconds?: unknown };
     const expirationSeconds = typeof spec.expirationSeconds === 'number' ? spec.expirationSeconds : DEFAULT_TOKEN_SECONDS;
     if (expirationSeconds < MIN_TOKEN_SECONDS) {
@@ -387,171 +414,6 @@ class SimulatorState {
     return isValid ? (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>) : undefined;
   }
 
-  private istio(request: SimRequest, target: { namespace: string; resource: string; name: string }, body: unknown): SimAnswer {
-    const ref = { group: ISTIO_GROUP, resource: target.resource, name: target.name, namespace: target.namespace };
-    const key = `${target.resource}/${target.namespace}/${target.name}`;
-    if (target.name === '') return this.collection(request, ref, body);
-    switch (request.method) {
-      case 'GET':
-        this.authorize(request, 'get', ref);
-        return { status: 200, body: this.render(this.existing(key, ref)) };
-      case 'PUT':
-        this.authorize(request, 'update', ref);
-        return this.replace(request, ref, body);
-      case 'PATCH':
-        this.authorize(request, 'patch', ref);
-        return this.apply(request, ref, body);
-      case 'DELETE': {
-        this.authorize(request, 'delete', ref);
-        const stored = this.existing(key, ref);
-        this.store.delete(key);
-        return { status: 200, body: this.render(stored) };
-      }
-      default:
-        throw methodNotAllowed(request);
-    }
-  }
-
-  private collection(request: SimRequest, ref: ResourceRef & { namespace: string }, body: unknown): SimAnswer {
-    const kind = ISTIO_KINDS[ref.resource] as string;
-    if (request.method === 'GET') {
-      this.authorize(request, 'list', ref);
-      const items = [...this.store.entries()].filter(([key]) => key.startsWith(`${ref.resource}/${ref.namespace}/`)).map(([, stored]) => this.render(stored));
-      return { status: 200, body: { apiVersion: `${ISTIO_GROUP}/${ISTIO_VERSION}`, kind: `${kind}List`, metadata: { resourceVersion: String(this.resourceVersion) }, items } };
-    }
-    if (request.method !== 'POST') throw methodNotAllowed(request);
-    this.authorize(request, 'create', ref);
-    const object = this.received(body, ref);
-    const named = { ...ref, name: String(object.metadata.name) };
-    const key = `${ref.resource}/${ref.namespace}/${named.name}`;
-    if (this.store.has(key)) throw new StatusError(alreadyExists(named));
-    const created = this.withServerMetadata(object, undefined);
-    const owners = recordUpdate(undefined, created, [], this.updateOwner(request, object));
-    this.store.set(key, { object: created, owners });
-    return { status: 201, body: this.render({ object: created, owners }) };
-  }
-
-  private replace(request: SimRequest, ref: ResourceRef & { namespace: string }, body: unknown): SimAnswer {
-    const key = `${ref.resource}/${ref.namespace}/${ref.name}`;
-    const stored = this.existing(key, ref);
-    const object = this.received(body, ref);
-    const given = object.metadata.resourceVersion;
-    if (given === undefined || given === '') {
-      throw new StatusError(invalid({ ...ref, kind: ISTIO_KINDS[ref.resource] as string }, [{ field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }]));
-    }
-    if (given !== stored.object.metadata.resourceVersion) throw new StatusError(staleUpdate(ref));
-    const updated = this.withServerMetadata(object, stored.object);
-    stored.owners = recordUpdate(stored.object, updated, stored.owners, this.updateOwner(request, object));
-    stored.object = updated;
-    return { status: 200, body: this.render(stored) };
-  }
-
-  private apply(request: SimRequest, ref: ResourceRef & { namespace: string }, body: unknown): SimAnswer {
-    if (request.contentType !== 'application/apply-patch+yaml') {
-      throw new StatusError(failure(415, 'UnsupportedMediaType', `the simulator supports only server-side apply, not ${request.contentType ?? 'no content type'}`));
-    }
-    const manager = request.query.get('fieldManager');
-    if (manager === null || manager === '') {
-      throw new StatusError(failure(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch'));
-    }
-    // The apply configuration may be partial; the API server validates the merged result (below).
-    const applied = this.received(body, ref, { isPartial: true });
-    const key = `${ref.resource}/${ref.namespace}/${ref.name}`;
-    const stored = this.store.get(key);
-    // An apply that creates is also authorized as create (apiserver endpoints/handlers/patch.go, createAuthorizerAttributes).
-    if (stored === undefined) this.authorize(request, 'create', ref);
-    const result = serverSideApply({
-      current: stored?.object,
-      owners: stored?.owners ?? [],
-      applied,
-      manager,
-      force: request.query.get('force') === 'true',
-      time: timestamp(),
-    });
-    if (result.kind === 'conflict') {
-      const lines = result.conflicts.map((conflict) => `conflict with "${conflict.manager}": ${describePath(conflict.path)}`);
-      throw new StatusError(
-        failure(409, 'Conflict', `Apply failed with ${lines.length} conflict${lines.length === 1 ? '' : 's'}: ${lines.join('\n')}`, {
-          causes: result.conflicts.map((conflict) => ({ reason: 'FieldManagerConflict', message: `conflict with "${conflict.manager}"`, field: describePath(conflict.path) })),
-        }),
-      );
-    }
-    const problems = validateIstioObject(withoutServerFields(result.object));
-    if (problems.length > 0) throw new StatusError(invalid({ ...ref, kind: ISTIO_KINDS[ref.resource] as string }, problems.map((message) => ({ message }))));
-    if (stored !== undefined && !result.changed) return { status: 200, body: this.render(stored) };
-    const object = this.withServerMetadata(result.object, stored?.object);
-    this.store.set(key, { object, owners: result.owners });
-    return { status: stored === undefined ? 201 : 200, body: this.render({ object, owners: result.owners }) };
-  }
-
-  /** The object of a write, checked the way the CRD's schema and the URL demand. */
-  private received(body: unknown, ref: ResourceRef & { namespace: string }, options: { isPartial?: boolean } = {}): KubeObject {
-    const kind = ISTIO_KINDS[ref.resource] as string;
-    const object = structuredClone(body) as KubeObject | undefined;
-    if (object === undefined || typeof object !== 'object' || typeof object.metadata !== 'object' || object.metadata === null) {
-      throw new StatusError(failure(400, 'BadRequest', 'the request body must be an object with metadata'));
-    }
-    if (object.apiVersion !== `${ISTIO_GROUP}/${ISTIO_VERSION}` || object.kind !== kind) {
-      throw new StatusError(failure(400, 'BadRequest', `the body is a ${String(object.kind)} of ${String(object.apiVersion)}, not a ${kind} of ${ISTIO_GROUP}/${ISTIO_VERSION}`));
-    }
-    object.metadata.namespace ??= ref.namespace;
-    if (object.metadata.namespace !== ref.namespace) {
-      throw new StatusError(failure(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
-    }
-    if (ref.name !== '' && object.metadata.name !== ref.name) {
-      throw new StatusError(failure(400, 'BadRequest', 'the name of the object does not match the name on the URL'));
-    }
-    delete object.status;
-    const problems = options.isPartial === true ? [] : validateIstioObject(withoutServerFields(object));
-    if (problems.length > 0) {
-      throw new StatusError(invalid({ ...ref, name: String(object.metadata.name), kind }, problems.map((message) => ({ message }))));
-    }
-    return object;
-  }
-
-  private existing(key: string, ref: ResourceRef): StoredObject {
-    const stored = this.store.get(key);
-    if (stored === undefined) throw new StatusError(notFound(ref));
-    return stored;
-  }
-
-  private withServerMetadata(object: KubeObject, previous: KubeObject | undefined): KubeObject {
-    const metadata = { ...object.metadata };
-    for (const field of SERVER_METADATA) delete metadata[field];
-    const generation = (previous?.metadata.generation as number | undefined) ?? 0;
-    const isSpecChanged = previous === undefined || JSON.stringify(previous.spec) !== JSON.stringify(object.spec);
-    return {
-      ...object,
-      ...(previous?.status === undefined ? {} : { status: previous.status }),
-      metadata: {
-        ...metadata,
-        uid: (previous?.metadata.uid) ?? randomUUID(),
-        resourceVersion: this.nextResourceVersion(),
-        generation: isSpecChanged ? generation + 1 : generation,
-        creationTimestamp: (previous?.metadata.creationTimestamp) ?? timestamp(),
-      },
-    };
-  }
-
-  private updateOwner(request: SimRequest, object: KubeObject): Omit<Ownership, 'paths' | 'operation'> {
-    return { manager: request.query.get('fieldManager') ?? 'unknown', apiVersion: String(object.apiVersion), time: timestamp() };
-  }
-
-  private render(stored: StoredObject): KubeObject {
-    const object = structuredClone(stored.object);
-    object.metadata.managedFields = renderManagedFields(stored.owners);
-    return object;
-  }
-
-  private nextResourceVersion(): string {
-    this.resourceVersion += 1;
-    return String(this.resourceVersion);
-  }
-
-  private coreObject(kind: string, meta: { namespace: string; name: string }, fields: Record<string, unknown>): Record<string, unknown> {
-    return { kind, apiVersion: 'v1', metadata: { ...meta, uid: randomUUID(), resourceVersion: this.nextResourceVersion(), creationTimestamp: timestamp() }, ...fields };
-  }
-
   private kubeconfig(options: { token?: string; context?: string } = {}): string {
     const context = options.context ?? 'k8s-sim';
     return JSON.stringify({
@@ -579,13 +441,37 @@ function methodNotAllowed(request: SimRequest): StatusError {
   return new StatusError(failure(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource (${request.method} ${request.path})`));
 }
 
-function withoutServerFields(object: KubeObject): KubeObject {
-  const copy = structuredClone(object);
-  for (const field of SERVER_METADATA) delete copy.metadata[field];
-  delete copy.status;
-  return copy;
+/** The resource a URL names: `/api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]`, likewise under `/apis/{group}/{version}`. */
+function resolvePath(path: string): ResourceRequest | undefined {
+  const match = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/(.+)$/.exec(path);
+  if (match === null) return undefined;
+  const group = match[2] ?? '';
+  const version = match[1] ?? match[3] ?? '';
+  let parts = (match[4] as string).split('/').map(decodeURIComponent);
+  let namespace = '';
+  if (parts[0] === 'namespaces' && parts.length >= 3 && !NAMESPACE_SUBRESOURCES.has(parts[2] as string)) {
+    namespace = parts[1] as string;
+    parts = parts.slice(2);
+  }
+  if (parts.length > 3) return undefined;
+  const resource = findResource(group, version, parts[0] as string);
+  if (resource === undefined) return undefined;
+  const isNamed = parts[1] !== undefined;
+  // A cluster-scoped resource has no namespaced URL, and a namespaced object is only reached through its namespace.
+  if (!resource.namespaced && namespace !== '') return undefined;
+  if (resource.namespaced && namespace === '' && isNamed) return undefined;
+  return { resource, namespace, name: parts[1] ?? '', subresource: parts[2] };
 }
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+function selectorOf(request: SimRequest): ReturnType<typeof parseLabelSelector> {
+  try {
+    return parseLabelSelector(request.query.get('labelSelector') ?? '');
+  } catch (error) {
+    if (!(error instanceof LabelSelectorError)) throw error;
+    throw new StatusError(failure(400, 'BadRequest', `unable to parse requirement: ${error.message}`));
+  }
+}
+
+function fieldManagerOf(request: SimRequest): string {
+  return request.query.get('fieldManager') ?? 'unknown';
 }

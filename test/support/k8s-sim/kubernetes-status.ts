@@ -48,7 +48,8 @@ export function staleUpdate(ref: ResourceRef): KubernetesStatus {
 
 export function invalid(ref: ResourceRef & { kind: string }, causes: StatusCause[]): KubernetesStatus {
   const summary = causes.map((cause) => (cause.field === undefined ? cause.message : `${cause.field}: ${cause.message}`)).join(', ');
-  return failure(422, 'Invalid', `${ref.kind}.${ref.group} "${ref.name}" is invalid: ${summary}`, {
+  const qualifiedKind = ref.group === '' ? ref.kind : `${ref.kind}.${ref.group}`;
+  return failure(422, 'Invalid', `${qualifiedKind} "${ref.name}" is invalid: ${summary}`, {
     name: ref.name,
     group: ref.group,
     kind: ref.kind,
@@ -67,12 +68,25 @@ export function forbidden(input: ForbiddenInput): KubernetesStatus {
   const { ref } = input;
   const resource = ref.subresource === undefined ? ref.resource : `${ref.resource}/${ref.subresource}`;
   const name = ref.name === '' ? '' : ` "${ref.name}"`;
+  const scope = input.namespace === '' ? 'at the cluster scope' : `in the namespace "${input.namespace}"`;
   return failure(
     403,
     'Forbidden',
-    `${qualified(ref)}${name} is forbidden: User "${input.user}" cannot ${input.verb} resource "${resource}" in API group "${ref.group}" in the namespace "${input.namespace}"`,
+    `${qualified(ref)}${name} is forbidden: User "${input.user}" cannot ${input.verb} resource "${resource}" in API group "${ref.group}" ${scope}`,
     { ...(ref.name === '' ? {} : { name: ref.name }), group: ref.group, kind: ref.resource },
   );
 }
 
+/** What creating in a namespace that does not exist answers (the NamespaceLifecycle admission plugin). */
+export function namespaceNotFound(namespace: string): KubernetesStatus {
+  return failure(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
+}
+
 export const unauthorized = (): KubernetesStatus => failure(401, 'Unauthorized', 'Unauthorized');
+
+/** Thrown inside the simulator to answer with a Status object. */
+export class StatusError extends Error {
+  constructor(readonly status: KubernetesStatus) {
+    super(status.message);
+  }
+}

@@ -2,9 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 
 /**
  * Server-side apply as kube-apiserver does it (k8s.io/apimachinery/pkg/util/managedfields), reduced
- * to what the Istio objects need: field ownership is tracked per manager and operation for the
- * leaves under metadata.labels, metadata.annotations and spec; lists are atomic (as the Istio CRDs
- * declare none as list-map); applying a changed value owned by another manager is a conflict
+ * to what the simulated objects need: field ownership is tracked per manager and operation for the
+ * leaves under metadata.labels, metadata.annotations and every top-level field but apiVersion,
+ * kind, metadata and status (spec, data, …); lists are atomic (as the Istio CRDs declare none as
+ * list-map; built-in kinds' keyed lists, such as a Deployment's containers, are a simplification
+ * here); applying a changed value owned by another manager is a conflict
  * unless forced; fields a manager applied before and leaves out now are removed when nobody else
  * owns them.
  */
@@ -35,7 +37,13 @@ export interface Ownership {
   paths: Set<string>;
 }
 
-const TRACKED_ROOTS: FieldPath[] = [['metadata', 'labels'], ['metadata', 'annotations'], ['spec']];
+const METADATA_ROOTS: FieldPath[] = [['metadata', 'labels'], ['metadata', 'annotations']];
+const UNTRACKED_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'status']);
+
+function trackedRoots(object: unknown): FieldPath[] {
+  const fields = isMap(object) ? Object.keys(object).filter((field) => !UNTRACKED_FIELDS.has(field)) : [];
+  return [...METADATA_ROOTS, ...fields.map((field) => [field])];
+}
 
 const keyOf = (path: FieldPath): string => JSON.stringify(path);
 const pathOf = (key: string): FieldPath => JSON.parse(key) as FieldPath;
@@ -78,7 +86,7 @@ function collectLeaves(value: unknown, prefix: FieldPath, into: Set<string>): vo
 /** Every leaf the object sets under the tracked roots. */
 export function leafPaths(object: unknown): Set<string> {
   const leaves = new Set<string>();
-  for (const root of TRACKED_ROOTS) collectLeaves(valueAt(object, root), root, leaves);
+  for (const root of trackedRoots(object)) collectLeaves(valueAt(object, root), root, leaves);
   return leaves;
 }
 
@@ -177,9 +185,9 @@ export function recordUpdate(before: KubeObject | undefined, after: KubeObject, 
 }
 
 function pruneEmptyMaps(object: Record<string, unknown>): void {
-  for (const root of TRACKED_ROOTS) {
+  for (const root of METADATA_ROOTS) {
     const value = valueAt(object, root);
-    if (isMap(value) && Object.keys(value).length === 0 && root[0] === 'metadata') deleteAt(object, root);
+    if (isMap(value) && Object.keys(value).length === 0) deleteAt(object, root);
   }
 }
 
