@@ -37,7 +37,7 @@ function find(objects: KubeObject[], kind: string, name: string): KubeObject {
 }
 
 const scenarios = readdirSync(TESTDATA, { withFileTypes: true })
-  .filter((entry) => entry.isDirectory())
+  .filter((entry) => entry.isDirectory() && !entry.name.startsWith('_'))
   .map((entry) => entry.name);
 
 describe('desired objects (orchestrator/testdata)', function () {
