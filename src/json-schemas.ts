@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { configSchema } from './config.js';
 import { injectionSpecSchema } from './injection-spec.js';
+import { serviceDescriptorSchema } from './orchestrator/service-descriptor.js';
 
 /** The published JSON Schemas (docs/*.schema.json), generated from the zod schemas that validate. */
 export function publishedJsonSchemas(): Record<string, unknown> {
@@ -15,6 +16,11 @@ export function publishedJsonSchemas(): Record<string, unknown> {
       $id: 'https://vm-sidecar-injector.dev/schemas/config.json',
       title: 'vm-sidecar-injector service configuration',
       ...z.toJSONSchema(configSchema, options),
+    },
+    'service-descriptor.schema.json': {
+      $id: 'https://vm-sidecar-injector.dev/schemas/service-descriptor.json',
+      title: 'vm-sidecar-injector service descriptor',
+      ...z.toJSONSchema(serviceDescriptorSchema, options),
     },
   };
 }

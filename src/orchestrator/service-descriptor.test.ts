@@ -1,7 +1,9 @@
 import { expect } from 'chai';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../errors.js';
+import { publishedJsonSchemas } from '../json-schemas.js';
 import { resolveMeshParameters } from '../tacker/mesh-parameters.js';
 import { instantiateVnfRequest, meshSidecarParameters, parseServiceDescriptor, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
 
@@ -189,5 +191,19 @@ describe('service descriptor', function () {
       expect(request.additionalParams).to.have.keys('lcm-operation-user-data', 'lcm-operation-user-data-class', 'meshSidecar');
       expect(request.additionalParams.meshSidecar).to.deep.equal(meshSidecarParameters(descriptor, vm));
     });
+  });
+});
+
+describe('published service descriptor JSON Schema', function () {
+  it('accepts the scenarios and rejects an unknown field, like the zod schema', function () {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const validate = ajv.compile(publishedJsonSchemas()['service-descriptor.schema.json'] as object);
+    for (const scenario of ['mixed', 'revisioned', 'tcp-only']) {
+      const input: unknown = parseYaml(readFileSync(new URL(`./testdata/${scenario}/descriptor.yaml`, import.meta.url), 'utf8'));
+      expect(validate(input), `${scenario}: ${JSON.stringify(validate.errors)}`).to.equal(true);
+    }
+    const typo = mixed();
+    at(typo.spec.connections, 0).splt = { v1: 100 };
+    expect(validate(typo)).to.equal(false);
   });
 });

@@ -53,7 +53,9 @@ const commonFields = {
 
 const secretKeyRefSchema = z
   .strictObject({
-    secretKeyRef: z.strictObject({ name: dnsLabelSchema.describe('Kubernetes Secret in the namespace.'), key: z.string().min(1).describe('Key in the Secret.') }),
+    secretKeyRef: z
+      .strictObject({ name: dnsLabelSchema.describe('Kubernetes Secret in the namespace.'), key: z.string().min(1).describe('Key in the Secret.') })
+      .describe('The Secret and key holding the value.'),
   })
   .describe('Takes the value from a Kubernetes Secret instead of the descriptor.');
 
@@ -67,7 +69,7 @@ const resourceListSchema = z.strictObject({
 const containerSchema = z
   .strictObject({
     ...commonFields,
-    kind: z.literal('container'),
+    kind: z.literal('container').describe('Runs as a Deployment.'),
     image: z.string().min(1).describe('Container image reference.'),
     replicas: z.number().int().min(0).default(1).describe('Pod count of the Deployment.'),
     env: z
@@ -75,7 +77,7 @@ const containerSchema = z
       .default({})
       .describe('Environment variables: a plain value, or a secretKeyRef for anything secret.'),
     resources: z
-      .strictObject({ requests: resourceListSchema.optional(), limits: resourceListSchema.optional() })
+      .strictObject({ requests: resourceListSchema.optional().describe('What the scheduler reserves.'), limits: resourceListSchema.optional().describe('The most the container may use.') })
       .optional()
       .describe('Container resource requests and limits.'),
   })
@@ -86,7 +88,7 @@ const meshLayer = meshParametersLayerSchema.shape;
 const vmSchema = z
   .strictObject({
     ...commonFields,
-    kind: z.literal('vm'),
+    kind: z.literal('vm').describe('Runs as VMs created by Tacker.'),
     vnfdId: z.string().min(1).describe('Tacker VNFD ID of the VNF package.'),
     flavourId: z.string().min(1).describe('Deployment flavour of the VNFD (InstantiateVnfRequest.flavourId).'),
     instantiationLevelId: z.string().min(1).optional().describe('Instantiation level (InstantiateVnfRequest.instantiationLevelId); the VNFD default when absent.'),
@@ -107,8 +109,8 @@ const microserviceSchema = z.discriminatedUnion('kind', [containerSchema, vmSche
 
 const headerMatchSchema = z
   .union([
-    z.strictObject({ exact: z.string() }),
-    z.strictObject({ prefix: z.string() }),
+    z.strictObject({ exact: z.string().describe('The whole value.') }),
+    z.strictObject({ prefix: z.string().describe('The start of the value.') }),
     z.strictObject({ regex: z.string().describe('RE2 syntax.') }),
   ])
   .describe('One of exact, prefix or regex.');
@@ -127,17 +129,18 @@ const connectionPoolSchema = z
   .strictObject({
     tcp: z
       .strictObject({
-        maxConnections: z.number().int().min(1).optional(),
-        connectTimeout: istioDuration.optional(),
+        maxConnections: z.number().int().min(1).optional().describe('Most TCP connections to the port.'),
+        connectTimeout: istioDuration.optional().describe('TCP connect timeout.'),
       })
-      .optional(),
+      .optional()
+      .describe('TCP and HTTP connections.'),
     http: z
       .strictObject({
-        http1MaxPendingRequests: z.number().int().min(1).optional(),
-        http2MaxRequests: z.number().int().min(1).optional(),
-        maxRequestsPerConnection: z.number().int().min(0).optional(),
-        maxRetries: z.number().int().min(0).optional(),
-        idleTimeout: istioDuration.optional(),
+        http1MaxPendingRequests: z.number().int().min(1).optional().describe('Most requests waiting for a connection.'),
+        http2MaxRequests: z.number().int().min(1).optional().describe('Most requests in flight.'),
+        maxRequestsPerConnection: z.number().int().min(0).optional().describe('Requests per connection before it is closed; 0 means unlimited.'),
+        maxRetries: z.number().int().min(0).optional().describe('Most retries in flight at once.'),
+        idleTimeout: istioDuration.optional().describe('Closes connections idle this long.'),
       })
       .optional()
       .describe('HTTP connections only.'),
@@ -146,11 +149,11 @@ const connectionPoolSchema = z
 
 const outlierDetectionSchema = z
   .strictObject({
-    consecutive5xxErrors: z.number().int().min(0).optional(),
-    consecutiveGatewayErrors: z.number().int().min(0).optional(),
-    interval: istioDuration.optional(),
-    baseEjectionTime: istioDuration.optional(),
-    maxEjectionPercent: z.number().int().min(0).max(100).optional(),
+    consecutive5xxErrors: z.number().int().min(0).optional().describe('5xx answers (or connection errors for TCP) in a row that eject an endpoint.'),
+    consecutiveGatewayErrors: z.number().int().min(0).optional().describe('502, 503 or 504 answers in a row that eject an endpoint.'),
+    interval: istioDuration.optional().describe('How often endpoints are judged.'),
+    baseEjectionTime: istioDuration.optional().describe('Minimum ejection time, multiplied by the number of ejections.'),
+    maxEjectionPercent: z.number().int().min(0).max(100).optional().describe('Most endpoints ejected at once, in percent.'),
   })
   .describe("Istio DestinationRule outlierDetection for the target's port.");
 
@@ -162,8 +165,8 @@ const connectionSchema = z
     timeout: istioDuration.optional().describe('HTTP request timeout.'),
     retries: z
       .strictObject({
-        attempts: z.number().int().min(0),
-        perTryTimeout: istioDuration.optional(),
+        attempts: z.number().int().min(0).describe('Retries after the first try.'),
+        perTryTimeout: istioDuration.optional().describe('Timeout of each try.'),
         retryOn: z.string().min(1).optional().describe('Envoy retry conditions, e.g. 5xx,reset,connect-failure.'),
       })
       .optional()
@@ -175,14 +178,25 @@ const connectionSchema = z
     match: z.array(matchSchema).min(1).optional().describe('HTTP A/B routes by request header, evaluated in order before the split.'),
     fault: z
       .strictObject({
-        delay: z.strictObject({ fixedDelay: istioDuration, percent }).optional(),
-        abort: z.strictObject({ httpStatus: z.number().int().min(200).max(599), percent }).optional(),
+        delay: z
+          .strictObject({ fixedDelay: istioDuration.describe('Added before forwarding.'), percent: percent.describe('Share of requests delayed.') })
+          .optional()
+          .describe('Delays requests.'),
+        abort: z
+          .strictObject({ httpStatus: z.number().int().min(200).max(599).describe('Status answered instead.'), percent: percent.describe('Share of requests aborted.') })
+          .optional()
+          .describe('Answers requests with an error instead of forwarding them.'),
       })
       .optional()
       .describe('HTTP fault injection, for testing.'),
     mtls: z.enum(['STRICT', 'PERMISSIVE']).default('STRICT').describe("PeerAuthentication mode of the target's port."),
     allowedCallers: z
-      .array(z.strictObject({ namespace: dnsLabelSchema, serviceAccount: z.string().min(1).max(253) }))
+      .array(
+        z.strictObject({
+          namespace: dnsLabelSchema.describe('Namespace of the caller.'),
+          serviceAccount: z.string().min(1).max(253).describe('Service account of the caller.'),
+        }),
+      )
       .default([])
       .describe('Further identities allowed on this port besides `from`, e.g. an ingress gateway.'),
     connectionPool: connectionPoolSchema.optional(),
@@ -192,19 +206,21 @@ const connectionSchema = z
 
 export const serviceDescriptorSchema = z
   .strictObject({
-    apiVersion: z.literal(SERVICE_DESCRIPTOR_API_VERSION),
-    kind: z.literal(SERVICE_DESCRIPTOR_KIND),
+    apiVersion: z.literal(SERVICE_DESCRIPTOR_API_VERSION).describe('Format version.'),
+    kind: z.literal(SERVICE_DESCRIPTOR_KIND).describe('Always MeshService.'),
     metadata: z.strictObject({
       name: dnsLabelSchema.describe('Application name; value of the vmsi.dev/service label on everything deployed.'),
       namespace: dnsLabelSchema.optional().describe('Kubernetes namespace; defaults to name.'),
-    }),
+    })
+      .describe('Identity of the application.'),
     spec: z.strictObject({
       istioRevision: dnsLabelSchema
         .optional()
         .describe('Label the namespace istio.io/rev=<revision> instead of istio-injection=enabled.'),
-      microservices: z.array(microserviceSchema).min(1),
-      connections: z.array(connectionSchema).default([]),
-    }),
+      microservices: z.array(microserviceSchema).min(1).describe('Every microservice, VM or container.'),
+      connections: z.array(connectionSchema).default([]).describe('Who may call whom, and how calls are routed.'),
+    })
+      .describe('What to deploy.'),
   })
   .describe('vm-sidecar-injector service descriptor: microservices and the connections between them.');
 
