@@ -5,8 +5,11 @@ import { redactText, type Logger } from '../log.js';
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-/** inject and remove act on one VM; lcm-event turns one Tacker notification into inject and remove jobs; notification announces a failed job. */
-export const JOB_KINDS = ['inject', 'remove', 'lcm-event', 'notification'] as const;
+/**
+ * inject and remove act on one VM; lcm-event turns one Tacker notification into inject and remove
+ * jobs; notification announces a failed job; deploy and teardown run the orchestrator for one service.
+ */
+export const JOB_KINDS = ['inject', 'remove', 'lcm-event', 'notification', 'deploy', 'teardown'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATES = ['pending', 'running', 'retry_wait', 'succeeded', 'failed_temp', 'failed'] as const;

@@ -1,0 +1,42 @@
+import express, { Router } from 'express';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { SIGNATURE_HEADER, verifySignature } from '../notify/webhook-notifier.js';
+import { parseInjectionEvent, type InjectionEventStore } from '../orchestrator/injection-event-store.js';
+
+export const ORCHESTRATOR_EVENTS_PATH = '/v1/orchestrator/events';
+
+export interface OrchestratorEventsOptions {
+  events: InjectionEventStore;
+  /** The webhook secret the injector signs with (notify.webhook.secretFile). */
+  secret: Buffer;
+  bodyLimitBytes: number;
+  now: () => number;
+  logger: Logger;
+}
+
+/**
+ * Where the injector's CloudEvents arrive. The HMAC over the exact body is this route's
+ * authentication (the injector holds no API token), checked before the body is parsed; an event
+ * is stored before the 204, and a redelivered one (same source and id) is acknowledged again.
+ */
+export function orchestratorEventsRouter(options: OrchestratorEventsOptions): Router {
+  const router = Router();
+  router.post(ORCHESTRATOR_EVENTS_PATH, express.raw({ type: () => true, limit: options.bodyLimitBytes }), async (req, res) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!verifySignature(raw, req.get(SIGNATURE_HEADER), options.secret)) {
+      throw new AppError('UNAUTHENTICATED', 'The event signature is missing or wrong.');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (cause) {
+      throw new AppError('INVALID_REQUEST', 'The event body is not valid JSON.', { cause });
+    }
+    const event = parseInjectionEvent(body, options.now());
+    const isNew = await options.events.record(event);
+    options.logger.info('Injection event received', { eventId: event.id, outcome: event.outcome, subject: event.subject, jobId: event.jobId, duplicate: !isNew });
+    res.status(204).end();
+  });
+  return router;
+}

@@ -1,0 +1,113 @@
+import { DatabaseSync } from 'node:sqlite';
+import { z } from 'zod';
+import { INJECTION_EVENT_TYPES, type InjectionEvent, type InjectionOutcome } from '../notify/notifier.js';
+import { formatZodProblems } from '../validation.js';
+import { AppError } from '../errors.js';
+
+/** What the orchestrator keeps of one injector event: enough to decide and to report, never more. */
+export interface ReceivedInjectionEvent {
+  source: string;
+  id: string;
+  outcome: InjectionOutcome;
+  /** Nova server id, or the VM name for VMs injected without one. */
+  subject: string;
+  jobId: string;
+  vmName: string;
+  address: string;
+  /** When the injector reached the outcome (the event's `time`), epoch ms. */
+  time: number;
+  receivedAt: number;
+  failure?: { code: string; message: string; step: string };
+}
+
+const OUTCOME_BY_TYPE = new Map<string, InjectionOutcome>(Object.entries(INJECTION_EVENT_TYPES).map(([outcome, type]) => [type, outcome as InjectionOutcome]));
+
+/** CloudEvents 1.0 structured mode as the injector sends it (src/notify/notifier.ts); unknown fields are kept out. */
+const injectionEventSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1).max(256),
+  source: z.string().min(1).max(1024),
+  type: z.enum(Object.values(INJECTION_EVENT_TYPES) as [string, ...string[]]),
+  subject: z.string().min(1).max(256),
+  time: z.iso.datetime({ offset: true }),
+  data: z.object({
+    jobId: z.string().min(1).max(128),
+    vmName: z.string().max(255),
+    address: z.string().max(64),
+    failure: z.object({ code: z.string().max(64), message: z.string().max(2048), step: z.string().max(64) }).optional(),
+  }),
+});
+
+export function parseInjectionEvent(body: unknown, receivedAt: number): ReceivedInjectionEvent {
+  const parsed = injectionEventSchema.safeParse(body);
+  if (!parsed.success) throw new AppError('INVALID_REQUEST', 'The body is not an injection CloudEvent.', { problems: formatZodProblems(parsed.error) });
+  const event = parsed.data;
+  return {
+    source: event.source,
+    id: event.id,
+    outcome: OUTCOME_BY_TYPE.get(event.type) as InjectionOutcome,
+    subject: event.subject,
+    jobId: event.data.jobId,
+    vmName: event.data.vmName,
+    address: event.data.address,
+    time: Date.parse(event.time),
+    receivedAt,
+    ...(event.data.failure === undefined ? {} : { failure: event.data.failure }),
+  };
+}
+
+export type { InjectionEvent };
+
+export interface InjectionEventStore {
+  /** false when (source, id) was already stored: CloudEvents redeliveries are ignored. */
+  record(event: ReceivedInjectionEvent): Promise<boolean>;
+  /** The newest event (by the injector's time) for each subject that has one. */
+  latestBySubject(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>>;
+  close(): Promise<void>;
+}
+
+interface EventRow {
+  body: string;
+}
+
+/** Events in their own SQLite file (WAL): the inbox outlives restarts, so a deployment resumed after a crash still knows which VMs are done. */
+export class SqliteInjectionEventStore implements InjectionEventStore {
+  private constructor(private readonly db: DatabaseSync) {}
+
+  static open(path: string): SqliteInjectionEventStore {
+    const db = new DatabaseSync(path);
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    db.exec(`CREATE TABLE IF NOT EXISTS injection_events (
+      source TEXT NOT NULL,
+      id TEXT NOT NULL,
+      subject TEXT NOT NULL,
+      time INTEGER NOT NULL,
+      body TEXT NOT NULL,
+      PRIMARY KEY (source, id)
+    );
+    CREATE INDEX IF NOT EXISTS injection_events_subject ON injection_events (subject, time);`);
+    return new SqliteInjectionEventStore(db);
+  }
+
+  record(event: ReceivedInjectionEvent): Promise<boolean> {
+    const result = this.db
+      .prepare('INSERT OR IGNORE INTO injection_events (source, id, subject, time, body) VALUES (?, ?, ?, ?, ?)')
+      .run(event.source, event.id, event.subject, event.time, JSON.stringify(event));
+    return Promise.resolve(Number(result.changes) > 0);
+  }
+
+  latestBySubject(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>> {
+    const latest = new Map<string, ReceivedInjectionEvent>();
+    const statement = this.db.prepare('SELECT body FROM injection_events WHERE subject = ? ORDER BY time DESC, rowid DESC LIMIT 1');
+    for (const subject of subjects) {
+      const row = statement.get(subject) as EventRow | undefined;
+      if (row !== undefined) latest.set(subject, JSON.parse(row.body) as ReceivedInjectionEvent);
+    }
+    return Promise.resolve(latest);
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,300 @@
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+import type { JsonObject, JsonValue } from '../jobs/job.js';
+import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
+import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';
+import { MANAGED_BY, MANAGED_BY_LABEL, SERVER_ID_LABEL, VNF_INSTANCE_ID_LABEL } from '../mesh/workload-objects.js';
+import type { ClusterObjects, KubeKind } from './cluster-objects.js';
+import { planChanges } from './deployment-plan.js';
+import { desiredObjects, SERVICE_LABEL } from './desired-objects.js';
+import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
+import { objectKey, type KubeObject } from './kube-object.js';
+import { parseServiceDescriptor, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { convergeVnf, removeVnf, type DeployedVnf, type VnfConvergenceContext, type VnfLifecycle } from './vnf-convergence.js';
+
+/** Every kind the orchestrator writes, as the cluster serves it; the order is the apply order. */
+export const ORCHESTRATED_KINDS: readonly KubeKind[] = [
+  { apiVersion: 'v1', kind: 'Namespace' },
+  { apiVersion: 'v1', kind: 'ServiceAccount' },
+  { apiVersion: 'v1', kind: 'Service' },
+  { apiVersion: 'apps/v1', kind: 'Deployment' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadGroup' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' },
+  { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication' },
+  { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy' },
+];
+const IDENTITY_KINDS = ['Namespace', 'ServiceAccount'];
+const WORKLOAD_KINDS = ['Service', 'Deployment', 'WorkloadGroup'];
+const TRAFFIC_KINDS = ['DestinationRule', 'VirtualService', 'PeerAuthentication', 'AuthorizationPolicy'];
+const WORKLOAD_ENTRY: KubeKind = { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry' };
+
+export interface OrchestratorTiming {
+  /** Between two reads of a Tacker operation. */
+  pollIntervalMs: number;
+  /** Bounds one Tacker operation (instantiate, scale, terminate). */
+  operationTimeoutMs: number;
+  /** How long a deployment waits for its VMs to be injected (or deregistered). */
+  injectionTimeoutMs: number;
+  /** How long a deployment waits for its containers to be ready. */
+  readyTimeoutMs: number;
+}
+
+export interface OrchestratorDependencies {
+  cluster: ClusterObjects;
+  tacker: () => Promise<VnfLifecycle>;
+  events: InjectionEventStore;
+  /** Runs a failed injection again (a re-run deployment after the operator fixed the cause). */
+  reinject(failedJobId: string, idempotencyKey: string): Promise<void>;
+  /** What the injector is doing for a server right now, for progress messages; undefined when it knows nothing. */
+  injectionProgress?(serverId: string): Promise<string | undefined>;
+  clock: Clock;
+  trustDomain?: string;
+  timing: OrchestratorTiming;
+}
+
+/** A deployment or teardown: one job per run, serialized per service name. */
+export function serviceSubject(name: string): string {
+  return `service:${name}`;
+}
+
+export function descriptorOf(context: StepContext): ServiceDescriptor {
+  return parseServiceDescriptor(context.job.input.descriptor);
+}
+
+function step(name: string, policy: StepPolicy, run: StepDefinition['run']): StepDefinition {
+  return { name, policy, run };
+}
+
+function vmMicroservices(descriptor: ServiceDescriptor): VmMicroservice[] {
+  return descriptor.spec.microservices.filter((microservice): microservice is VmMicroservice => microservice.kind === 'vm');
+}
+
+async function liveObjects(deps: OrchestratorDependencies, descriptor: ServiceDescriptor, kinds: readonly string[], signal: AbortSignal): Promise<KubeObject[]> {
+  const labels = { [SERVICE_LABEL]: descriptor.metadata.name };
+  const lists = await Promise.all(
+    ORCHESTRATED_KINDS.filter((kind) => kinds.includes(kind.kind)).map((kind) =>
+      deps.cluster.list(kind, { ...(kind.kind === 'Namespace' ? {} : { namespace: descriptor.metadata.namespace }), labels, signal }),
+    ),
+  );
+  return lists.flat();
+}
+
+/**
+ * A namespace that exists without our label belongs to someone else: it is used as it is and never
+ * taken over, so a teardown cannot delete it with whatever else lives there.
+ */
+async function foreignNamespace(deps: OrchestratorDependencies, descriptor: ServiceDescriptor, signal: AbortSignal): Promise<KubeObject | undefined> {
+  const existing = await deps.cluster.get({ apiVersion: 'v1', kind: 'Namespace', name: descriptor.metadata.namespace }, { signal });
+  return existing !== undefined && existing.metadata.labels?.[SERVICE_LABEL] !== descriptor.metadata.name ? existing : undefined;
+}
+
+/** Applies what differs from the cluster among these kinds (server-side apply); the rest is not touched. */
+async function applyKinds(context: StepContext, deps: OrchestratorDependencies, kinds: readonly string[]): Promise<JsonObject> {
+  const descriptor = descriptorOf(context);
+  let desired = desiredObjects(descriptor, deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }).filter((object) => kinds.includes(object.kind));
+  if (kinds.includes('Namespace') && (await foreignNamespace(deps, descriptor, context.signal)) !== undefined) {
+    context.appendLog(`namespace: ${descriptor.metadata.namespace} exists and is not managed for ${descriptor.metadata.name}; used as it is`);
+    desired = desired.filter((object) => object.kind !== 'Namespace');
+  }
+  const plan = planChanges(desired, await liveObjects(deps, descriptor, kinds, context.signal));
+  const changed = [...plan.create, ...plan.update.map((update) => update.desired)];
+  for (const object of changed) {
+    await deps.cluster.apply(object, { signal: context.signal });
+    context.appendLog(`${context.stepName}: applied ${objectKey(object)}`);
+  }
+  return { created: plan.create.map((object) => objectKey(object)), updated: plan.update.map((update) => objectKey(update.desired)), unchanged: plan.unchanged.length };
+}
+
+/**
+ * Everything labelled for this service that is no longer wanted, traffic rules first and the
+ * namespace last: what the descriptor dropped, or with `keepDesired` false (teardown) all of it.
+ */
+async function deleteStale(context: StepContext, deps: OrchestratorDependencies, keepDesired: boolean): Promise<string[]> {
+  const descriptor = descriptorOf(context);
+  const desired = keepDesired ? desiredObjects(descriptor, deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }) : [];
+  const live = await liveObjects(deps, descriptor, ORCHESTRATED_KINDS.map((kind) => kind.kind), context.signal);
+  const { delete: stale } = planChanges(desired, live);
+  for (const object of stale) {
+    const { name, namespace } = object.metadata;
+    await deps.cluster.delete({ apiVersion: object.apiVersion, kind: object.kind, name, ...(namespace === undefined ? {} : { namespace }) }, { signal: context.signal });
+    context.appendLog(`${context.stepName}: deleted ${objectKey(object)}`);
+  }
+  return stale.map((object) => objectKey(object));
+}
+
+function convergenceContext(context: StepContext, deps: OrchestratorDependencies, tacker: VnfLifecycle): VnfConvergenceContext {
+  return {
+    tacker,
+    clock: deps.clock,
+    signal: context.signal,
+    pollIntervalMs: deps.timing.pollIntervalMs,
+    operationTimeoutMs: deps.timing.operationTimeoutMs,
+    appendLog: (line) => context.appendLog(line),
+  };
+}
+
+function vnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
+  return step('vnfs', policy, async (context) => {
+    const descriptor = descriptorOf(context);
+    const convergence = convergenceContext(context, deps, await deps.tacker());
+    const vnfs: DeployedVnf[] = [];
+    for (const microservice of vmMicroservices(descriptor)) vnfs.push(await convergeVnf(convergence, descriptor, microservice));
+    return { vnfs: vnfs.map((vnf) => ({ ...vnf })) };
+  });
+}
+
+export function deployedVnfsOf(context: StepContext): DeployedVnf[] {
+  const output = context.outputs.vnfs;
+  const vnfs = typeof output === 'object' && output !== null && !Array.isArray(output) ? output.vnfs : undefined;
+  return Array.isArray(vnfs) ? (vnfs as unknown as DeployedVnf[]) : [];
+}
+
+function failedInjection(vnf: DeployedVnf, serverId: string, event: ReceivedInjectionEvent): AppError {
+  const failure = event.failure;
+  const where = failure === undefined ? '' : ` in step ${failure.step}: ${failure.code}: ${failure.message}`;
+  return new AppError('INJECTION_FAILED', `VM ${event.vmName} (server ${serverId}) of ${vnf.microservice} failed injection${where}`, {
+    details: { microservice: vnf.microservice, vnfInstanceId: vnf.vnfInstanceId, serverId, vmName: event.vmName, injectionJobId: event.jobId, ...(failure === undefined ? {} : { failure }) },
+  });
+}
+
+/** Per VM: done, or what it waits for. A failure from before this run is retried once (the operator re-ran after a fix). */
+async function injectionWaits(context: StepContext, deps: OrchestratorDependencies, vnf: DeployedVnf, events: Map<string, ReceivedInjectionEvent>): Promise<string[]> {
+  const waits: string[] = [];
+  for (const serverId of vnf.serverIds) {
+    const event = events.get(serverId);
+    if (event?.outcome === 'succeeded') continue;
+    if (event?.outcome === 'failed') {
+      if (event.time >= context.job.createdAt) throw failedInjection(vnf, serverId, event);
+      await deps.reinject(event.jobId, `${context.job.id}:${event.jobId}`);
+      context.appendLog(`injection: re-running the failed injection ${event.jobId} of server ${serverId}`);
+    }
+    const progress = await deps.injectionProgress?.(serverId);
+    waits.push(`${vnf.microservice} server ${serverId}: ${progress ?? 'waiting for the injector'}`);
+  }
+  return waits;
+}
+
+/** Entries of this VNF for servers it no longer has: their removal (Tacker scale in, heal) is still under way. */
+async function staleEntries(deps: OrchestratorDependencies, descriptor: ServiceDescriptor, vnf: DeployedVnf, signal: AbortSignal): Promise<string[]> {
+  const entries = await deps.cluster.list(WORKLOAD_ENTRY, { namespace: descriptor.metadata.namespace, labels: { [VNF_INSTANCE_ID_LABEL]: vnf.vnfInstanceId, [MANAGED_BY_LABEL]: MANAGED_BY }, signal });
+  return entries
+    .filter((entry) => !vnf.serverIds.includes(entry.metadata.labels?.[SERVER_ID_LABEL] ?? ''))
+    .map((entry) => `${vnf.microservice}: WorkloadEntry ${entry.metadata.name} of a removed VM is still registered`);
+}
+
+/**
+ * Waits for the injector's events: every VM of every VNF injected (or failed: then the deployment
+ * fails naming the VM, the step and the reason), and no entry left for a VM the VNF lost.
+ */
+function injectionStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
+  return step('injection', policy, async (context) => {
+    const descriptor = descriptorOf(context);
+    const vnfs = deployedVnfsOf(context);
+    const events = await deps.events.latestBySubject(vnfs.flatMap((vnf) => vnf.serverIds));
+    const waits: string[] = [];
+    for (const vnf of vnfs) waits.push(...(await injectionWaits(context, deps, vnf, events)), ...(await staleEntries(deps, descriptor, vnf, context.signal)));
+    if (waits.length > 0) {
+      const total = vnfs.reduce((sum, vnf) => sum + vnf.serverIds.length, 0);
+      throw new AppError('DEPLOYMENT_WAITING', `Waiting for the mesh on ${waits.length} item(s) of ${total} VM(s): ${waits.join('; ')}`, { retryable: true, details: { waiting: waits } });
+    }
+    return { injected: vnfs.map((vnf) => ({ microservice: vnf.microservice, servers: vnf.serverIds.length })) };
+  });
+}
+
+function trafficStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
+  return step('traffic', policy, async (context) => {
+    const applied = await applyKinds(context, deps, TRAFFIC_KINDS);
+    return { ...applied, deleted: await deleteStale(context, deps, true) };
+  });
+}
+
+function deploymentReadiness(deployment: KubeObject): string | undefined {
+  const spec = (deployment.spec ?? {}) as { replicas?: number };
+  const status = (deployment.status ?? {}) as { readyReplicas?: number; observedGeneration?: number };
+  const wanted = spec.replicas ?? 1;
+  const generation = deployment.metadata.generation;
+  if (typeof generation === 'number' && (status.observedGeneration ?? 0) < generation) return `Deployment ${deployment.metadata.name}: change not rolled out yet`;
+  const ready = status.readyReplicas ?? 0;
+  return ready >= wanted ? undefined : `Deployment ${deployment.metadata.name}: ${ready}/${wanted} pods ready`;
+}
+
+function readyStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
+  return step('ready', policy, async (context) => {
+    const descriptor = descriptorOf(context);
+    const deployments = await deps.cluster.list({ apiVersion: 'apps/v1', kind: 'Deployment' }, { namespace: descriptor.metadata.namespace, labels: { [SERVICE_LABEL]: descriptor.metadata.name }, signal: context.signal });
+    const waits = deployments.map(deploymentReadiness).filter((wait): wait is string => wait !== undefined);
+    if (waits.length > 0) throw new AppError('DEPLOYMENT_WAITING', `Waiting for containers: ${waits.join('; ')}`, { retryable: true, details: { waiting: waits } });
+    return { deployments: deployments.length, vms: deployedVnfsOf(context).reduce((sum, vnf) => sum + vnf.serverIds.length, 0) };
+  });
+}
+
+/** The VNF instance names a teardown removes (every VM microservice any deployment of the service had). */
+function teardownVnfNames(context: StepContext): string[] {
+  const names = context.job.input.vnfInstanceNames;
+  return Array.isArray(names) ? names.filter((name): name is string => typeof name === 'string') : [];
+}
+
+function teardownVnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
+  return step('vnfs', policy, async (context) => {
+    const convergence = convergenceContext(context, deps, await deps.tacker());
+    const removed: JsonValue[] = [];
+    for (const name of teardownVnfNames(context)) {
+      const id = await removeVnf(convergence, name);
+      if (id !== undefined) removed.push({ vnfInstanceName: name, vnfInstanceId: id });
+    }
+    return { removed };
+  });
+}
+
+function removedVnfIds(output: JsonValue | undefined): string[] {
+  const removed = typeof output === 'object' && output !== null && !Array.isArray(output) ? output.removed : undefined;
+  if (!Array.isArray(removed)) return [];
+  return removed.flatMap((entry) => (typeof entry === 'object' && entry !== null && !Array.isArray(entry) && typeof entry.vnfInstanceId === 'string' ? [entry.vnfInstanceId] : []));
+}
+
+/** VMs leave the mesh through the injector (Tacker's notifications); their entries going is the proof. */
+function deregistrationStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
+  return step('deregistration', policy, async (context) => {
+    const ids = removedVnfIds(context.outputs.vnfs);
+    const { namespace } = descriptorOf(context).metadata;
+    const left: string[] = [];
+    for (const id of ids) {
+      const entries = await deps.cluster.list(WORKLOAD_ENTRY, { namespace, labels: { [VNF_INSTANCE_ID_LABEL]: id }, signal: context.signal });
+      left.push(...entries.map((entry) => entry.metadata.name));
+    }
+    if (left.length > 0) throw new AppError('DEPLOYMENT_WAITING', `Waiting for the injector to deregister ${left.join(', ')}`, { retryable: true, details: { waiting: left } });
+    return { deregisteredVnfs: ids.length };
+  });
+}
+
+function waitingPolicy(timeoutMs: number): StepPolicy {
+  return { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 0, initialIntervalMs: 1_000, backoffCoefficient: 1.5, maximumIntervalMs: 5_000 }), deadlineMs: timeoutMs };
+}
+
+export function createOrchestratorSteps(deps: OrchestratorDependencies): StepDefinitions {
+  const { timing } = deps;
+  const apiPolicy: StepPolicy = { attemptTimeoutMs: 120_000, retry: retryPolicy({ maximumAttempts: 8, initialIntervalMs: 2_000 }), deadlineMs: 10 * 60_000 };
+  const vnfPolicy: StepPolicy = { attemptTimeoutMs: timing.operationTimeoutMs * 4, retry: retryPolicy({ maximumAttempts: 6, initialIntervalMs: 5_000 }), deadlineMs: timing.operationTimeoutMs * 8 };
+  return {
+    deploy: [
+      step('namespace', apiPolicy, (context) => applyKinds(context, deps, IDENTITY_KINDS)),
+      step('workloads', apiPolicy, (context) => applyKinds(context, deps, WORKLOAD_KINDS)),
+      vnfsStep(vnfPolicy, deps),
+      injectionStep(waitingPolicy(timing.injectionTimeoutMs), deps),
+      trafficStep(apiPolicy, deps),
+      readyStep(waitingPolicy(timing.readyTimeoutMs), deps),
+    ],
+    teardown: [
+      step('traffic', apiPolicy, async (context) => {
+        const descriptor = descriptorOf(context);
+        const live = await liveObjects(deps, descriptor, TRAFFIC_KINDS, context.signal);
+        for (const object of live) await deps.cluster.delete({ apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, namespace: descriptor.metadata.namespace }, { signal: context.signal });
+        return { deleted: live.map((object) => objectKey(object)) };
+      }),
+      teardownVnfsStep(vnfPolicy, deps),
+      deregistrationStep(waitingPolicy(timing.injectionTimeoutMs), deps),
+      step('workloads', apiPolicy, async (context) => ({ deleted: await deleteStale(context, deps, false) })),
+    ],
+  };
+}

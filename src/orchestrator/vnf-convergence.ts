@@ -1,0 +1,112 @@
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+import type { TackerClient } from '../tacker/tacker-client.js';
+import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
+import { waitForLcmOpOcc } from '../tacker/vnf-lifecycle.js';
+import { buildEqFilter } from '../tacker/vnf-lifecycle-filter.js';
+import { createVnfRequest, instantiateVnfRequest, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+
+/** The part of Tacker's v2 API the orchestrator drives. */
+export type VnfLifecycle = Pick<
+  TackerClient,
+  'listVnfInstances' | 'createVnfInstance' | 'getVnfInstance' | 'instantiateVnf' | 'scaleVnf' | 'terminateVnf' | 'deleteVnfInstance' | 'getLcmOpOcc'
+>;
+
+export interface VnfConvergenceContext {
+  tacker: VnfLifecycle;
+  clock: Clock;
+  signal: AbortSignal;
+  pollIntervalMs: number;
+  /** Bounds each Tacker operation, from its start. */
+  operationTimeoutMs: number;
+  appendLog(line: string): void;
+}
+
+/** One VM microservice as Tacker runs it. */
+export interface DeployedVnf {
+  microservice: string;
+  vnfInstanceId: string;
+  vnfInstanceName: string;
+  serverIds: string[];
+}
+
+// A scale that does not move the VM count toward the target (a VNFD whose aspect adds more than
+// one VM per step, or a VDU filter that hides the new VMs) would otherwise loop.
+const MAX_SCALE_OPERATIONS = 20;
+
+/** The VMs of the microservice: the VDUs it names, or all. */
+export function serversOf(instance: NormalizedVnfInstance, microservice: VmMicroservice): string[] {
+  return instance.vnfcs.filter((vnfc) => microservice.vdus === undefined || microservice.vdus.includes(vnfc.vduId)).map((vnfc) => vnfc.serverId).sort();
+}
+
+async function runOperation(context: VnfConvergenceContext, vnfInstanceId: string, start: () => Promise<{ vnfLcmOpOccId: string }>, what: string): Promise<NormalizedVnfInstance> {
+  const { vnfLcmOpOccId } = await start();
+  context.appendLog(`vnfs: ${what} (operation ${vnfLcmOpOccId})`);
+  await waitForLcmOpOcc(context.tacker, vnfLcmOpOccId, {
+    clock: context.clock,
+    signal: context.signal,
+    pollIntervalMs: context.pollIntervalMs,
+    deadlineMs: context.clock.now() + context.operationTimeoutMs,
+  });
+  return context.tacker.getVnfInstance(vnfInstanceId);
+}
+
+/** The instance by its deterministic name: a re-run or a resumed job finds it instead of creating a second one. */
+export async function findVnfInstance(tacker: VnfLifecycle, vnfInstanceName: string): Promise<NormalizedVnfInstance | undefined> {
+  const found = await tacker.listVnfInstances({ filter: buildEqFilter('vnfInstanceName', vnfInstanceName) });
+  if (found.length > 1) {
+    throw new AppError('CONFLICT', `Tacker has ${found.length} VNF instances named ${vnfInstanceName}; remove the extra ones.`, {
+      details: { vnfInstanceName, vnfInstanceIds: found.map((instance) => instance.id) },
+    });
+  }
+  return found[0];
+}
+
+async function scaleToTarget(context: VnfConvergenceContext, instance: NormalizedVnfInstance, microservice: VmMicroservice): Promise<NormalizedVnfInstance> {
+  let current = instance;
+  for (let operations = 0; serversOf(current, microservice).length !== microservice.instances; operations += 1) {
+    const count = serversOf(current, microservice).length;
+    if (microservice.scalingAspectId === undefined) {
+      throw new AppError('INVALID_SPEC', `${microservice.name} has ${count} VMs and wants ${microservice.instances}, but names no scalingAspectId.`, { details: { microservice: microservice.name } });
+    }
+    if (operations >= MAX_SCALE_OPERATIONS) {
+      throw new AppError('CONFLICT', `${microservice.name} still has ${count} VMs after ${operations} scale operations; check the VNFD's scaling aspect.`, { details: { microservice: microservice.name } });
+    }
+    const type = count < microservice.instances ? 'SCALE_OUT' : 'SCALE_IN';
+    const aspectId = microservice.scalingAspectId;
+    current = await runOperation(context, current.id, () => context.tacker.scaleVnf(current.id, { type, aspectId, numberOfSteps: 1 }), `${type} ${microservice.name} from ${count} VMs toward ${microservice.instances}`);
+  }
+  return current;
+}
+
+/**
+ * Brings one VM microservice to its descriptor: the instance exists, is instantiated with the
+ * microservice's meshSidecar parameters, and has the wanted number of VMs. Each Tacker answer is
+ * read again rather than assumed, so the function converges from any point a crash left it at.
+ */
+export async function convergeVnf(context: VnfConvergenceContext, descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<DeployedVnf> {
+  const request = createVnfRequest(descriptor, microservice);
+  let instance = await findVnfInstance(context.tacker, request.vnfInstanceName);
+  if (instance === undefined) {
+    instance = await context.tacker.createVnfInstance(request);
+    context.appendLog(`vnfs: created VNF instance ${instance.id} (${request.vnfInstanceName})`);
+  }
+  const id = instance.id;
+  if (instance.instantiationState === 'NOT_INSTANTIATED') {
+    instance = await runOperation(context, id, () => context.tacker.instantiateVnf(id, instantiateVnfRequest(descriptor, microservice)), `instantiating ${request.vnfInstanceName}`);
+  }
+  instance = await scaleToTarget(context, instance, microservice);
+  return { microservice: microservice.name, vnfInstanceId: instance.id, vnfInstanceName: request.vnfInstanceName, serverIds: serversOf(instance, microservice) };
+}
+
+/** Terminate (if instantiated) and delete; a VNF already gone is fine. */
+export async function removeVnf(context: VnfConvergenceContext, vnfInstanceName: string): Promise<string | undefined> {
+  const instance = await findVnfInstance(context.tacker, vnfInstanceName);
+  if (instance === undefined) return undefined;
+  if (instance.instantiationState === 'INSTANTIATED') {
+    await runOperation(context, instance.id, () => context.tacker.terminateVnf(instance.id, { terminationType: 'FORCEFUL' }), `terminating ${vnfInstanceName}`);
+  }
+  await context.tacker.deleteVnfInstance(instance.id);
+  context.appendLog(`vnfs: deleted VNF instance ${instance.id} (${vnfInstanceName})`);
+  return instance.id;
+}
