@@ -81,6 +81,23 @@ const meshSchema = z
   })
   .strict();
 
+const orchestratorSchema = z
+  .object({
+    database: z.string().default('orchestrator.sqlite').describe('SQLite inbox of injection events; relative paths are under dataDir.'),
+    eventSecretFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("HMAC secret the injector signs its events with; defaults to notify.webhook.secretFile (the injector and the orchestrator in one service)."),
+    trustDomain: z.string().min(1).optional().describe('Trust domain for AuthorizationPolicy principals; default cluster.local.'),
+    pollInterval: durationSchema.default('2s').describe("Between two reads of a Tacker operation."),
+    operationTimeout: durationSchema.default('15m').describe('Bounds one Tacker operation (instantiate, scale, terminate).'),
+    injectionTimeout: durationSchema.default('30m').describe('How long a deployment waits for its VMs to join (or leave) the mesh.'),
+    readyTimeout: durationSchema.default('10m').describe('How long a deployment waits for its containers to be ready.'),
+  })
+  .strict()
+  .describe('The orchestrator module (docs/orchestrator.md): deploys service descriptors; needs kubernetes, and tacker for VM microservices.');
+
 const jobsSchema = z
   .object({
     database: z.string().default('jobs.sqlite').describe('SQLite job store (WAL); relative paths are under dataDir.'),
@@ -219,11 +236,20 @@ export const configSchema = z
       .describe('Where injection outcomes are announced; nothing is sent when absent.'),
     openstack: openstackConfigSchema.optional(),
     tacker: tackerSchema.optional(),
+    orchestrator: orchestratorSchema.optional(),
   })
   .strict()
   .refine((config) => config.tacker === undefined || config.openstack !== undefined, {
     path: ['openstack'],
     message: 'the Tacker plugin needs openstack (Keystone) settings to read Tacker and Nova',
+  })
+  .refine((config) => config.orchestrator === undefined || config.orchestrator.eventSecretFile !== undefined || config.notify.webhook !== undefined, {
+    path: ['orchestrator', 'eventSecretFile'],
+    message: "the orchestrator checks the injector's signed events: set eventSecretFile, or notify.webhook (its secretFile is used)",
+  })
+  .refine((config) => config.orchestrator === undefined || config.kubernetes !== undefined, {
+    path: ['kubernetes'],
+    message: 'the orchestrator deploys into a cluster: it needs the kubernetes section (kubeconfig or inCluster)',
   })
   .refine((config) => (config.mesh.credentials.kind !== 'kubernetes' && config.registry.kind !== 'kubernetes') || config.kubernetes !== undefined, {
     path: ['kubernetes'],

@@ -11,6 +11,11 @@ import { AppError } from './errors.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
 import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { CertificateRenewal } from './injection/certificate-renewal.js';
+import { orchestratorEventsRouter } from './api/orchestrator-events-router.js';
+import { orchestratorRouter } from './api/orchestrator-router.js';
+import { SqliteInjectionEventStore, type InjectionEventStore } from './orchestrator/injection-event-store.js';
+import { OrchestratorService } from './orchestrator/orchestrator-service.js';
+import { createOrchestratorSteps, type OrchestratorDependencies } from './orchestrator/orchestrator-steps.js';
 import { InjectionService } from './injection/injection-service.js';
 import { FailureAnnouncer, createNotificationSteps } from './injection/failure-notifications.js';
 import { systemClock } from './clock.js';
@@ -97,20 +102,29 @@ function withoutTrailingLineBreak(bytes: Buffer): Buffer {
   return bytes.subarray(0, end);
 }
 
+/** `{ key: value }` when the value is there, `{}` otherwise: optional fields under exactOptionalPropertyTypes. */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** The webhook HMAC key: bytes, not text; only a trailing line break (an editor's) is dropped. */
+async function readHmacSecret(file: string): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(file);
+  } catch (cause) {
+    throw new AppError('INVALID_CONFIG', `Webhook secret file ${file} cannot be read.`, { cause });
+  }
+  const secret = withoutTrailingLineBreak(raw);
+  if (secret.length < 16) throw new AppError('INVALID_CONFIG', `Webhook secret in ${file} is shorter than 16 bytes.`);
+  registerSecret(secret.toString('utf8'));
+  return secret;
+}
+
 async function createNotifier(config: Config, logger: Logger): Promise<Notifier | undefined> {
   const webhook = config.notify.webhook;
   if (webhook === undefined) return undefined;
-  let raw: Buffer;
-  try {
-    raw = await readFile(webhook.secretFile);
-  } catch (cause) {
-    throw new AppError('INVALID_CONFIG', `Webhook secret file ${webhook.secretFile} cannot be read.`, { cause });
-  }
-  // The key is bytes, not text: only a trailing line break (an editor's) is dropped, nothing decoded.
-  const secret = withoutTrailingLineBreak(raw);
-  if (secret.length < 16) throw new AppError('INVALID_CONFIG', `Webhook secret in ${webhook.secretFile} is shorter than 16 bytes.`);
-  registerSecret(secret.toString('utf8'));
-  return new WebhookNotifier({ url: webhook.url, secret, deadlineMs: durationToMs(webhook.deadline), logger });
+  return new WebhookNotifier({ url: webhook.url, secret: await readHmacSecret(webhook.secretFile), deadlineMs: durationToMs(webhook.deadline), logger });
 }
 
 function observeJobs(metrics: ServiceMetrics, announcer: FailureAnnouncer | undefined): ConstructorParameters<typeof JobRunner>[0]['events'] {
@@ -130,7 +144,14 @@ interface Engine {
   service: InjectionService;
   runner: JobRunner;
   tacker?: TackerPlugin;
+  orchestrator?: OrchestratorWiring;
   close(): Promise<void>;
+}
+
+interface OrchestratorWiring {
+  service: OrchestratorService;
+  events: InjectionEventStore;
+  eventSecret: Buffer;
 }
 
 async function readSecretFile(file: string, what: string): Promise<string> {
@@ -265,6 +286,70 @@ function istioCaSettings(config: Config, logger: Logger): IstioCaSettings {
   };
 }
 
+interface OrchestratorParts {
+  deps: OrchestratorDependencies;
+  steps: StepDefinitions;
+  events: InjectionEventStore;
+  eventSecret: Buffer;
+}
+
+/** What the injector is doing for a server, in one line for the orchestrator's progress messages. */
+async function injectionProgress(store: JobStore, serverId: string): Promise<string | undefined> {
+  const [job] = await store.list({ kind: 'inject', subjectKey: serverId, limit: 1 });
+  if (job === undefined) return undefined;
+  const step = job.steps.find((candidate) => candidate.state === 'running' || candidate.state === 'failed' || candidate.state === 'pending');
+  const error = job.lastError === null ? '' : `: ${job.lastError.message}`;
+  return `injection job ${job.id} ${job.state}${step === undefined ? '' : ` at step ${step.name}`}${error}`;
+}
+
+async function orchestratorParts(config: Config, store: JobStore, tacker: TackerWiring | undefined, injection: () => InjectionService): Promise<OrchestratorParts | undefined> {
+  const orchestrator = config.orchestrator;
+  if (orchestrator === undefined) return undefined;
+  const secretFile = orchestrator.eventSecretFile ?? config.notify.webhook?.secretFile;
+  if (secretFile === undefined) throw new AppError('INVALID_CONFIG', 'The orchestrator needs orchestrator.eventSecretFile (or notify.webhook.secretFile) to check the injector events it receives.');
+  const { KubernetesClusterObjects } = await import('./orchestrator/kubernetes-cluster-objects.js');
+  const events = SqliteInjectionEventStore.open(resolveDataPath(config, orchestrator.database));
+  const deps: OrchestratorDependencies = {
+    cluster: new KubernetesClusterObjects({ kubeConfig: await kubeConfigOf(config), requestTimeoutMs: durationToMs(config.kubernetes?.requestTimeout ?? '30s') }),
+    tacker: async () => {
+      if (tacker === undefined) throw new AppError('INVALID_CONFIG', 'VM microservices need the tacker and openstack sections: the orchestrator creates VNFs through Tacker.');
+      return tacker.deps.tacker('v2');
+    },
+    events,
+    reinject: async (failedJobId, idempotencyKey) => {
+      await injection().reonboard(failedJobId, idempotencyKey);
+    },
+    injectionProgress: (serverId) => injectionProgress(store, serverId),
+    clock: systemClock,
+    ...(orchestrator.trustDomain === undefined ? {} : { trustDomain: orchestrator.trustDomain }),
+    timing: {
+      pollIntervalMs: durationToMs(orchestrator.pollInterval),
+      operationTimeoutMs: durationToMs(orchestrator.operationTimeout),
+      injectionTimeoutMs: durationToMs(orchestrator.injectionTimeout),
+      readyTimeoutMs: durationToMs(orchestrator.readyTimeout),
+    },
+  };
+  return { deps, steps: createOrchestratorSteps(deps), events, eventSecret: await readHmacSecret(secretFile) };
+}
+
+function orchestratorWiring(parts: OrchestratorParts | undefined, runner: JobRunner, store: JobStore): OrchestratorWiring | undefined {
+  if (parts === undefined) return undefined;
+  const service = new OrchestratorService({
+    runner,
+    store,
+    cluster: parts.deps.cluster,
+    tacker: parts.deps.tacker,
+    events: parts.events,
+    ...(parts.deps.trustDomain === undefined ? {} : { trustDomain: parts.deps.trustDomain }),
+    injectionJob: async (serverId) => {
+      const [job] = await store.list({ kind: 'inject', subjectKey: serverId, limit: 1 });
+      const step = job?.steps.find((candidate) => candidate.state === 'running' || candidate.state === 'failed');
+      return job === undefined ? undefined : { id: job.id, state: job.state, ...(step === undefined ? {} : { step: step.name }) };
+    },
+  });
+  return { service, events: parts.events, eventSecret: parts.eventSecret };
+}
+
 function notificationSteps(config: Config, store: JobStore, notifier: Notifier | undefined): StepDefinitions {
   if (notifier === undefined) return {};
   return { notification: createNotificationSteps({ store, notifier, clock: systemClock, deadlineMs: durationToMs(config.notify.webhook?.deadline ?? '10m') }) };
@@ -279,10 +364,16 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     if (late.service === undefined) throw new AppError('INTERNAL', 'The injection service is not ready yet.', { retryable: true });
     return late.service;
   });
-  const allSteps = { ...(await vmJobSteps(config, logger, metrics, notifier)), ...notificationSteps(config, store, notifier), ...(tacker === undefined ? {} : { 'lcm-event': tacker.steps }) };
+  const orchestrator = await orchestratorParts(config, store, tacker, () => service);
+  const allSteps = {
+    ...(await vmJobSteps(config, logger, metrics, notifier)),
+    ...notificationSteps(config, store, notifier),
+    ...(tacker === undefined ? {} : { 'lcm-event': tacker.steps }),
+    ...(orchestrator?.steps ?? {}),
+  };
   const announcer: FailureAnnouncer | undefined = notifier === undefined ? undefined : new FailureAnnouncer({ runner: (): JobRunner => runner, store, logger });
   const runner: JobRunner = new JobRunner({ store, steps: allSteps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
-  const service = new InjectionService({ runner, store });
+  const service: InjectionService = new InjectionService({ runner, store });
   late.service = service;
   metrics.trackJobStates(store);
   await runner.start();
@@ -301,10 +392,12 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     service,
     runner,
     ...(tacker === undefined ? {} : { tacker: new TackerPlugin({ runner, store, deps: tacker.deps }) }),
+    ...optional('orchestrator', orchestratorWiring(orchestrator, runner, store)),
     close: async () => {
       await renewal.stop();
       await runner.stop();
       await store.close();
+      await orchestrator?.events.close();
     },
   };
 }
@@ -345,6 +438,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     metrics,
     render: await renderDependencies(config, logger),
     injections: engine.service,
+    ...optional('orchestrator', engine.orchestrator === undefined ? undefined : orchestratorRouter(engine.orchestrator.service)),
+    ...optional(
+      'orchestratorEvents',
+      engine.orchestrator === undefined
+        ? undefined
+        : orchestratorEventsRouter({ events: engine.orchestrator.events, secret: engine.orchestrator.eventSecret, bodyLimitBytes: config.http.bodyLimitBytes, now: Date.now, logger }),
+    ),
     apiTokens: tokens,
     readinessChecks: [dataDirWritable(config.dataDir)],
   });

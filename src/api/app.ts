@@ -21,6 +21,9 @@ export interface AppDependencies {
   /** Tacker's callback routes, authenticated by Tacker's own method instead of API tokens. */
   tackerCallbacks?: Router;
   tackerMgmt?: Router;
+  /** The orchestrator's API (bearer) and its event inbox (authenticated by the injector's signature). */
+  orchestrator?: Router;
+  orchestratorEvents?: Router;
   apiTokens: ApiToken[];
   readinessChecks: ReadinessCheck[];
 }
@@ -44,6 +47,7 @@ export function createApp(deps: AppDependencies): Express {
   app.set('query parser', 'simple');
   app.use(observeRequests(metrics));
   if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);
+  if (deps.orchestratorEvents !== undefined) app.use(deps.orchestratorEvents);
   app.use(
     authenticateBearer(deps.apiTokens, new Set(config.http.auth.anonymousPaths), config.http.auth.mode),
   );
@@ -54,6 +58,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(renderRouter(deps.render, metrics, logger));
   if (deps.injections !== undefined) app.use(injectionRouter(deps.injections));
   if (deps.tackerMgmt !== undefined) app.use(deps.tackerMgmt);
+  if (deps.orchestrator !== undefined) app.use(deps.orchestrator);
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   return app;

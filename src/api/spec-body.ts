@@ -4,21 +4,23 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
 
-/** YAML is accepted too: administrators keep specs as YAML files. */
-export function readSpecBody(req: Request): InjectionSpec {
+/** YAML is accepted too: administrators keep specs and descriptors as YAML files. */
+export function readDocumentBody(req: Request, what: string): unknown {
   if (req.is('application/yaml') || req.is('text/yaml') || req.is('application/x-yaml')) {
-    let value: unknown;
     try {
-      value = parseYaml(typeof req.body === 'string' ? req.body : '');
+      return parseYaml(typeof req.body === 'string' ? req.body : '') as unknown;
     } catch (cause) {
       throw new AppError('INVALID_REQUEST', 'The request body is not valid YAML.', { cause });
     }
-    return parseInjectionSpec(value);
   }
   if (!req.is('application/json')) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the spec as application/json or application/yaml.');
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Send the ${what} as application/json or application/yaml.`);
   }
-  return parseInjectionSpec(req.body);
+  return req.body as unknown;
+}
+
+export function readSpecBody(req: Request): InjectionSpec {
+  return parseInjectionSpec(readDocumentBody(req, 'spec'));
 }
 
 /** Query parameters get the same treatment as bodies: unknown ones are an error, not ignored. */

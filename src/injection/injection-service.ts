@@ -57,10 +57,13 @@ export class InjectionService {
    * the same spec mints a fresh token; the install finds the package in place, rewrites only the
    * token and restarts the agent.
    */
-  async reonboard(jobId: string): Promise<SubmitResult> {
+  async reonboard(jobId: string, idempotencyKey?: string): Promise<SubmitResult> {
     const job = await this.options.store.get(jobId);
     if (job === null || job.kind !== 'inject') throw new AppError('NOT_FOUND', `No injection job ${jobId} to re-onboard from.`, { details: { jobId } });
-    return this.submit('inject', parseInjectionSpec(job.input.spec), undefined, { reonboardOf: jobId });
+    // The original context (VNF instance, server) keeps labelling the VM's WorkloadEntry.
+    const context = job.input.context;
+    const earlier = typeof context === 'object' && context !== null && !Array.isArray(context) ? context : {};
+    return this.submit('inject', parseInjectionSpec(job.input.spec), idempotencyKey, { ...earlier, reonboardOf: jobId });
   }
 
   async retry(jobId: string): Promise<JobView> {
