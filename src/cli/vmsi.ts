@@ -7,6 +7,7 @@ import { registerServeCommand } from './serve/serve-command.js';
 import { registerInjectCommands } from './inject/inject-command.js';
 import { registerJobCommands } from './jobs/jobs-command.js';
 import { registerTackerCommands } from './tacker/tacker-command.js';
+import { registerOrchestratorCommands } from './orchestrator/orchestrator-command.js';
 
 const program = new Command('vmsi')
   .description('vm-sidecar-injector: brings OpenStack Tacker VMs into an Istio service mesh')
@@ -20,6 +21,7 @@ registerConfigCommand(program);
 registerInjectCommands(program);
 registerJobCommands(program);
 registerTackerCommands(program);
+registerOrchestratorCommands(program);
 
 try {
   await program.parseAsync(process.argv);
