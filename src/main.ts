@@ -302,7 +302,21 @@ async function injectionProgress(store: JobStore, serverId: string): Promise<str
   return `injection job ${job.id} ${job.state}${step === undefined ? '' : ` at step ${step.name}`}${error}`;
 }
 
-async function orchestratorParts(config: Config, store: JobStore, tacker: TackerWiring | undefined, injection: () => InjectionService): Promise<OrchestratorParts | undefined> {
+/** Parts made after the runner they run in; jobs resumed at start may reach them only once they exist. */
+interface LateParts {
+  service?: InjectionService;
+  plugin?: TackerPlugin;
+}
+
+function notReady(what: string): AppError {
+  return new AppError('INTERNAL', `The ${what} is not ready yet.`, { retryable: true });
+}
+
+async function orchestratorParts(config: Config, store: JobStore, tacker: TackerWiring | undefined, late: LateParts): Promise<OrchestratorParts | undefined> {
+  const injection = (): InjectionService => {
+    if (late.service === undefined) throw notReady('injection service');
+    return late.service;
+  };
   const orchestrator = config.orchestrator;
   if (orchestrator === undefined) return undefined;
   const secretFile = orchestrator.eventSecretFile ?? config.notify.webhook?.secretFile;
@@ -316,9 +330,16 @@ async function orchestratorParts(config: Config, store: JobStore, tacker: Tacker
       return tacker.deps.tacker('v2');
     },
     events,
-    reinject: async (failedJobId, idempotencyKey) => {
-      await injection().reonboard(failedJobId, idempotencyKey);
-    },
+    reinject: async (failedJobId, idempotencyKey) => (await injection().reonboard(failedJobId, idempotencyKey)).created,
+    ...optional(
+      'reconcileTacker',
+      tacker === undefined
+        ? undefined
+        : async (sinceIso: string): Promise<void> => {
+            if (late.plugin === undefined) throw notReady('Tacker plugin');
+            await late.plugin.reconcile('v2', sinceIso);
+          },
+    ),
     injectionProgress: (serverId) => injectionProgress(store, serverId),
     clock: systemClock,
     ...(orchestrator.trustDomain === undefined ? {} : { trustDomain: orchestrator.trustDomain }),
@@ -359,12 +380,12 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
   const store = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
   const notifier = await createNotifier(config, logger);
   // The Tacker steps submit jobs through the service that the runner they belong to serves.
-  const late: { service?: InjectionService } = {};
+  const late: LateParts = {};
   const tacker = await tackerWiring(config, logger, store, () => {
-    if (late.service === undefined) throw new AppError('INTERNAL', 'The injection service is not ready yet.', { retryable: true });
+    if (late.service === undefined) throw notReady('injection service');
     return late.service;
   });
-  const orchestrator = await orchestratorParts(config, store, tacker, () => service);
+  const orchestrator = await orchestratorParts(config, store, tacker, late);
   const allSteps = {
     ...(await vmJobSteps(config, logger, metrics, notifier)),
     ...notificationSteps(config, store, notifier),
@@ -375,6 +396,8 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
   const runner: JobRunner = new JobRunner({ store, steps: allSteps, clock: systemClock, logger, concurrency: config.jobs.concurrency, stopGraceMs: STOP_GRACE_MS, events: observeJobs(metrics, announcer) });
   const service: InjectionService = new InjectionService({ runner, store });
   late.service = service;
+  const plugin = tacker === undefined ? undefined : new TackerPlugin({ runner, store, deps: tacker.deps });
+  late.plugin = plugin;
   metrics.trackJobStates(store);
   await runner.start();
   const recovered = await announcer?.recover();
@@ -391,7 +414,7 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
   return {
     service,
     runner,
-    ...(tacker === undefined ? {} : { tacker: new TackerPlugin({ runner, store, deps: tacker.deps }) }),
+    ...optional('tacker', plugin),
     ...optional('orchestrator', orchestratorWiring(orchestrator, runner, store)),
     close: async () => {
       await renewal.stop();

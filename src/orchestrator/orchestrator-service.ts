@@ -253,6 +253,7 @@ function isTrafficObjectFor(object: KubeObject, service: string): boolean {
 }
 
 function firstProblem(latest: Job, microservices: MicroserviceStatus[], connections: ServiceStatus['connections']): string | undefined {
+  if (latest.kind === 'teardown' && latest.state === 'succeeded') return 'torn down: nothing of this service is deployed';
   if (latest.state !== 'succeeded' && latest.lastError !== null) return `${latest.kind} ${latest.state}: ${latest.lastError.message}`;
   const workload = microservices.flatMap((microservice) => microservice.workloads.filter((item) => !item.ready).map((item) => `${microservice.name}: ${item.name}: ${item.detail}`))[0];
   if (workload !== undefined) return workload;

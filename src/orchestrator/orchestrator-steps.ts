@@ -27,6 +27,7 @@ export const ORCHESTRATED_KINDS: readonly KubeKind[] = [
 const IDENTITY_KINDS = ['Namespace', 'ServiceAccount'];
 const WORKLOAD_KINDS = ['Service', 'Deployment', 'WorkloadGroup'];
 const TRAFFIC_KINDS = ['DestinationRule', 'VirtualService', 'PeerAuthentication', 'AuthorizationPolicy'];
+const ALL_KINDS = ORCHESTRATED_KINDS.map((kind) => kind.kind);
 const WORKLOAD_ENTRY: KubeKind = { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry' };
 
 export interface OrchestratorTiming {
@@ -44,8 +45,13 @@ export interface OrchestratorDependencies {
   cluster: ClusterObjects;
   tacker: () => Promise<VnfLifecycle>;
   events: InjectionEventStore;
-  /** Runs a failed injection again (a re-run deployment after the operator fixed the cause). */
-  reinject(failedJobId: string, idempotencyKey: string): Promise<void>;
+  /** Runs a failed injection again (a re-run deployment after the operator fixed the cause); true when it started a new job. */
+  reinject(failedJobId: string, idempotencyKey: string): Promise<boolean>;
+  /**
+   * Asks the Tacker plugin to read Tacker's operations since a time and act on those it missed:
+   * Tacker v2 sends a notification once, so one that arrived while this service was down is lost.
+   */
+  reconcileTacker?(sinceIso: string): Promise<void>;
   /** What the injector is doing for a server right now, for progress messages; undefined when it knows nothing. */
   injectionProgress?(serverId: string): Promise<string | undefined>;
   clock: Clock;
@@ -110,10 +116,10 @@ async function applyKinds(context: StepContext, deps: OrchestratorDependencies, 
  * Everything labelled for this service that is no longer wanted, traffic rules first and the
  * namespace last: what the descriptor dropped, or with `keepDesired` false (teardown) all of it.
  */
-async function deleteStale(context: StepContext, deps: OrchestratorDependencies, keepDesired: boolean): Promise<string[]> {
+async function deleteStale(context: StepContext, deps: OrchestratorDependencies, scope: { keepDesired: boolean; kinds: readonly string[] }): Promise<string[]> {
   const descriptor = descriptorOf(context);
-  const desired = keepDesired ? desiredObjects(descriptor, deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }) : [];
-  const live = await liveObjects(deps, descriptor, ORCHESTRATED_KINDS.map((kind) => kind.kind), context.signal);
+  const desired = scope.keepDesired ? desiredObjects(descriptor, deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }) : [];
+  const live = await liveObjects(deps, descriptor, scope.kinds, context.signal);
   const { delete: stale } = planChanges(desired, live);
   for (const object of stale) {
     const { name, namespace } = object.metadata;
@@ -137,9 +143,12 @@ function convergenceContext(context: StepContext, deps: OrchestratorDependencies
 function vnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
   return step('vnfs', policy, async (context) => {
     const descriptor = descriptorOf(context);
+    const microservices = vmMicroservices(descriptor);
+    // A service of containers only never needs Tacker, configured or not.
+    if (microservices.length === 0) return { vnfs: [] };
     const convergence = convergenceContext(context, deps, await deps.tacker());
     const vnfs: DeployedVnf[] = [];
-    for (const microservice of vmMicroservices(descriptor)) vnfs.push(await convergeVnf(convergence, descriptor, microservice));
+    for (const microservice of microservices) vnfs.push(await convergeVnf(convergence, descriptor, microservice));
     return { vnfs: vnfs.map((vnf) => ({ ...vnf })) };
   });
 }
@@ -158,6 +167,10 @@ function failedInjection(vnf: DeployedVnf, serverId: string, event: ReceivedInje
   });
 }
 
+const NO_INJECTION_YET = 'no injection job yet';
+// Tacker's notification normally starts the injection within seconds of the operation's end.
+const RECONCILE_AFTER_MS = 15_000;
+
 /** Per VM: done, or what it waits for. A failure from before this run is retried once (the operator re-ran after a fix). */
 async function injectionWaits(context: StepContext, deps: OrchestratorDependencies, vnf: DeployedVnf, events: Map<string, ReceivedInjectionEvent>): Promise<string[]> {
   const waits: string[] = [];
@@ -166,11 +179,10 @@ async function injectionWaits(context: StepContext, deps: OrchestratorDependenci
     if (event?.outcome === 'succeeded') continue;
     if (event?.outcome === 'failed') {
       if (event.time >= context.job.createdAt) throw failedInjection(vnf, serverId, event);
-      await deps.reinject(event.jobId, `${context.job.id}:${event.jobId}`);
-      context.appendLog(`injection: re-running the failed injection ${event.jobId} of server ${serverId}`);
+      if (await deps.reinject(event.jobId, `${context.job.id}:${event.jobId}`)) context.appendLog(`injection: re-running the failed injection ${event.jobId} of server ${serverId}`);
     }
     const progress = await deps.injectionProgress?.(serverId);
-    waits.push(`${vnf.microservice} server ${serverId}: ${progress ?? 'waiting for the injector'}`);
+    waits.push(`${vnf.microservice} server ${serverId}: ${progress ?? NO_INJECTION_YET}`);
   }
   return waits;
 }
@@ -181,6 +193,14 @@ async function staleEntries(deps: OrchestratorDependencies, descriptor: ServiceD
   return entries
     .filter((entry) => !vnf.serverIds.includes(entry.metadata.labels?.[SERVER_ID_LABEL] ?? ''))
     .map((entry) => `${vnf.microservice}: WorkloadEntry ${entry.metadata.name} of a removed VM is still registered`);
+}
+
+/** VMs with no injection job long after their operation: a lost notification, read back from Tacker. */
+async function reconcileIfOverdue(context: StepContext, deps: OrchestratorDependencies): Promise<void> {
+  const startedAt = context.job.steps.find((candidate) => candidate.name === context.stepName)?.startedAt ?? deps.clock.now();
+  if (deps.reconcileTacker === undefined || deps.clock.now() - startedAt < RECONCILE_AFTER_MS) return;
+  await deps.reconcileTacker(new Date(context.job.createdAt - 60_000).toISOString());
+  context.appendLog('injection: VMs without an injection job; asked the Tacker plugin to reconcile missed notifications');
 }
 
 /**
@@ -194,6 +214,7 @@ function injectionStep(policy: StepPolicy, deps: OrchestratorDependencies): Step
     const events = await deps.events.latestBySubject(vnfs.flatMap((vnf) => vnf.serverIds));
     const waits: string[] = [];
     for (const vnf of vnfs) waits.push(...(await injectionWaits(context, deps, vnf, events)), ...(await staleEntries(deps, descriptor, vnf, context.signal)));
+    if (waits.some((wait) => wait.endsWith(NO_INJECTION_YET))) await reconcileIfOverdue(context, deps);
     if (waits.length > 0) {
       const total = vnfs.reduce((sum, vnf) => sum + vnf.serverIds.length, 0);
       throw new AppError('DEPLOYMENT_WAITING', `Waiting for the mesh on ${waits.length} item(s) of ${total} VM(s): ${waits.join('; ')}`, { retryable: true, details: { waiting: waits } });
@@ -205,7 +226,7 @@ function injectionStep(policy: StepPolicy, deps: OrchestratorDependencies): Step
 function trafficStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
   return step('traffic', policy, async (context) => {
     const applied = await applyKinds(context, deps, TRAFFIC_KINDS);
-    return { ...applied, deleted: await deleteStale(context, deps, true) };
+    return { ...applied, deleted: await deleteStale(context, deps, { keepDesired: true, kinds: ALL_KINDS }) };
   });
 }
 
@@ -237,9 +258,11 @@ function teardownVnfNames(context: StepContext): string[] {
 
 function teardownVnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
   return step('vnfs', policy, async (context) => {
+    const names = teardownVnfNames(context);
+    if (names.length === 0) return { removed: [] };
     const convergence = convergenceContext(context, deps, await deps.tacker());
     const removed: JsonValue[] = [];
-    for (const name of teardownVnfNames(context)) {
+    for (const name of names) {
       const id = await removeVnf(convergence, name);
       if (id !== undefined) removed.push({ vnfInstanceName: name, vnfInstanceId: id });
     }
@@ -286,15 +309,10 @@ export function createOrchestratorSteps(deps: OrchestratorDependencies): StepDef
       readyStep(waitingPolicy(timing.readyTimeoutMs), deps),
     ],
     teardown: [
-      step('traffic', apiPolicy, async (context) => {
-        const descriptor = descriptorOf(context);
-        const live = await liveObjects(deps, descriptor, TRAFFIC_KINDS, context.signal);
-        for (const object of live) await deps.cluster.delete({ apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, namespace: descriptor.metadata.namespace }, { signal: context.signal });
-        return { deleted: live.map((object) => objectKey(object)) };
-      }),
+      step('traffic', apiPolicy, async (context) => ({ deleted: await deleteStale(context, deps, { keepDesired: false, kinds: TRAFFIC_KINDS }) })),
       teardownVnfsStep(vnfPolicy, deps),
       deregistrationStep(waitingPolicy(timing.injectionTimeoutMs), deps),
-      step('workloads', apiPolicy, async (context) => ({ deleted: await deleteStale(context, deps, false) })),
+      step('workloads', apiPolicy, async (context) => ({ deleted: await deleteStale(context, deps, { keepDesired: false, kinds: ALL_KINDS }) })),
     ],
   };
 }
