@@ -7,8 +7,6 @@ import type { ServiceStatus } from '../../src/orchestrator/orchestrator-service.
 import type { ServiceDescriptorInput } from '../../src/orchestrator/service-descriptor.js';
 import { startKubernetesSimulator, type KubernetesSimulator, type SimResource } from '../support/k8s-sim/kubernetes-simulator.js';
 import type { KubeObject } from '../support/k8s-sim/server-side-apply.js';
-import { CloudModel } from '../support/openstack-sim/cloud-model.js';
-import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from '../support/service-process.js';
 import { runVmsi, spawnVmsi, type CliResult } from '../support/vmsi-cli.js';
 
@@ -82,38 +80,17 @@ function changedKeys(before: Map<string, string>, after: Map<string, string>): s
 
 const EVENT_SECRET = 'orchestrator-cli-event-secret-0123456789';
 
-/**
- * Keystone (the OpenStack simulator) whose catalog points Tacker at a closed port: any Tacker call
- * would fail, so a run that succeeds proves a containers-only service never needed Tacker.
- */
-interface KeystoneOnly {
-  openstack: OpenStackSimulator;
-  credential: { id: string; secret: string };
-}
-
-/** The brief's configuration (kubernetes + orchestrator, no tacker), optionally with the Keystone-only workaround. */
-async function startOrchestratorService(kube: KubernetesSimulator, unusedKey: string, keystone?: KeystoneOnly): Promise<ServiceProcess> {
+/** Kubernetes and the orchestrator only: no tacker section, as a containers-only deployment needs none. */
+async function startOrchestratorService(kube: KubernetesSimulator, unusedKey: string): Promise<ServiceProcess> {
   const service = new ServiceProcess({
     privateKeyPath: unusedKey,
     extraConfig: (dataDir) => ({
       kubernetes: { kubeconfig: path.join(dataDir, 'kubeconfig') },
       orchestrator: { eventSecretFile: path.join(dataDir, 'orchestrator-event-secret'), readyTimeout: '60s' },
-      ...(keystone === undefined
-        ? {}
-        : {
-            openstack: { authUrl: keystone.openstack.keystoneUrl, auth: { method: 'application_credential', id: keystone.credential.id, secretFile: path.join(dataDir, 'openstack-secret') }, region: 'RegionOne' },
-            tacker: {
-              apiVersions: ['v2'],
-              callbackAuth: { kind: 'none' },
-              // Required by the schema, used only for VMs, which this descriptor has none of.
-              defaults: { ssh: { user: 'unused', privateKeySecret: 'lab-key' }, package: { source: 'mirror', url: 'http://127.0.0.1:9/unused.deb', sha256: '0'.repeat(64) }, mesh: { gateway: { ip: '127.0.0.1' } } },
-            },
-          }),
     }),
   });
   service.writeSecretFile('kubeconfig', kube.kubeconfig());
   service.writeSecretFile('orchestrator-event-secret', EVENT_SECRET);
-  if (keystone !== undefined) service.writeSecretFile('openstack-secret', keystone.credential.secret);
   await service.start();
   return service;
 }
@@ -135,33 +112,9 @@ function cliAgainst(service: ServiceProcess, args: string[], timeoutMs = 120_000
   return runVmsi(['orchestrator', ...args, '--url', service.url, '--token-file', path.join(service.dataDir, 'api-token')], { timeoutMs });
 }
 
-describe('vmsi orchestrator with no tacker section', function () {
-  this.timeout(120_000);
-
-  // BUG: orchestrator-steps.ts vnfsStep (and teardownVnfsStep) await deps.tacker() before looking for
-  // VM microservices, so without a tacker section a containers-only deploy fails in step vnfs with
-  // INVALID_CONFIG "VM microservices need the tacker and openstack sections". Un-skip once fixed.
-  it.skip('deploy --wait of a containers-only descriptor succeeds without Tacker', async function () {
-    const workDir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-orchestrator-cli-'));
-    const kube = await startKubernetesSimulator({ requireNamespaces: true });
-    const service = await startOrchestratorService(kube, writeUnusedKey(workDir));
-    try {
-      const deployed = await cliAgainst(service, ['deploy', descriptorFile(workDir, 'shop.yaml', shopDescriptor({ v1: 90, v2: 10 })), '--wait']);
-      expect(deployed.code, deployed.stdout + deployed.stderr).to.equal(0);
-      const tornDown = await cliAgainst(service, ['teardown', 'shop', '--wait']);
-      expect(tornDown.code, tornDown.stdout + tornDown.stderr).to.equal(0);
-    } finally {
-      await service.remove();
-      await kube.close();
-      rmSync(workDir, { recursive: true, force: true });
-    }
-  });
-});
-
 describe('vmsi orchestrator CLI against a service and a simulated cluster', function () {
   this.timeout(180_000);
   let kube: KubernetesSimulator;
-  let openstack: OpenStackSimulator;
   let service: ServiceProcess;
   let workDir: string;
   /** What existed before the first deployment, none of it the orchestrator's. */
@@ -173,14 +126,11 @@ describe('vmsi orchestrator CLI against a service and a simulated cluster', func
     kube.addNamespace('unrelated', { team: 'other' });
     kube.addConfigMap('unrelated', 'keep-me', { note: 'not the orchestrator' });
     kube.addConfigMap('default', 'keep-me-too', { note: 'not the orchestrator' });
-    // BUG workaround (see the skipped test above): Keystone only, so that the vnfs steps get a Tacker client they never use.
-    openstack = await startOpenStackSimulator({ cloud: new CloudModel(), tackerUrl: 'http://127.0.0.1:9' });
-    service = await startOrchestratorService(kube, writeUnusedKey(workDir), { openstack, credential: openstack.credentials.applicationCredentialById });
+    service = await startOrchestratorService(kube, writeUnusedKey(workDir));
     preexisting = snapshot(kube);
   });
   after(async function () {
     await service?.remove();
-    await openstack?.close();
     await kube?.close();
     if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
   });
