@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import type { CreateVnfRequest, InstantiateVnfRequest } from '../tacker/vnf-lifecycle-requests.js';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { durationSchema, durationToMs } from '../duration.js';
@@ -557,22 +558,8 @@ export function workloadLabelsOf(microservice: Microservice): Record<string, str
   return { app: microservice.service, version: microservice.version };
 }
 
-/** SOL 003 CreateVnfRequest (Tacker v2 `POST /vnflcm/v2/vnf_instances`). */
-export interface CreateVnfRequest {
-  vnfdId: string;
-  vnfInstanceName: string;
-  vnfInstanceDescription: string;
-}
-
-/** SOL 003 InstantiateVnfRequest, the fields the orchestrator sets. */
-export interface InstantiateVnfRequest {
-  flavourId: string;
-  instantiationLevelId?: string;
-  additionalParams: Record<string, unknown>;
-}
-
 /** The VNF instance name is `<descriptor>-<microservice>`, so the engine can find its instance again. */
-export function createVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): CreateVnfRequest {
+export function createVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): CreateVnfRequest & { vnfInstanceName: string } {
   return {
     vnfdId: microservice.vnfdId,
     vnfInstanceName: `${descriptor.metadata.name}-${microservice.name}`,
@@ -580,7 +567,7 @@ export function createVnfRequest(descriptor: ServiceDescriptor, microservice: Vm
   };
 }
 
-export function instantiateVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): InstantiateVnfRequest {
+export function instantiateVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): InstantiateVnfRequest & { additionalParams: Record<string, unknown> } {
   return {
     flavourId: microservice.flavourId,
     ...(microservice.instantiationLevelId === undefined ? {} : { instantiationLevelId: microservice.instantiationLevelId }),
