@@ -312,6 +312,20 @@ function notReady(what: string): AppError {
   return new AppError('INTERNAL', `The ${what} is not ready yet.`, { retryable: true });
 }
 
+/**
+ * A failed injection, run again for a re-run deployment: a failed_temp job is retried (it holds its
+ * VM, so a new job would only queue behind it), a failed one re-onboarded, one already under way left alone.
+ */
+async function reinject(store: JobStore, injection: InjectionService, request: { failedJobId: string; idempotencyKey: string }): Promise<boolean> {
+  const job = await store.get(request.failedJobId);
+  if (job?.state === 'failed_temp') {
+    await injection.retry(request.failedJobId);
+    return true;
+  }
+  if (job?.state !== 'failed') return false;
+  return (await injection.reonboard(request.failedJobId, request.idempotencyKey)).created;
+}
+
 async function orchestratorParts(config: Config, store: JobStore, tacker: TackerWiring | undefined, late: LateParts): Promise<OrchestratorParts | undefined> {
   const injection = (): InjectionService => {
     if (late.service === undefined) throw notReady('injection service');
@@ -330,7 +344,7 @@ async function orchestratorParts(config: Config, store: JobStore, tacker: Tacker
       return tacker.deps.tacker('v2');
     },
     events,
-    reinject: async (failedJobId, idempotencyKey) => (await injection().reonboard(failedJobId, idempotencyKey)).created,
+    reinject: (failedJobId, idempotencyKey) => reinject(store, injection(), { failedJobId, idempotencyKey }),
     ...optional(
       'reconcileTacker',
       tacker === undefined
