@@ -1,11 +1,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { AppError } from '../errors.js';
 import type { KubeObject } from './kube-object.js';
 import { KubernetesClusterObjects, labelSelector } from './kubernetes-cluster-objects.js';
 import { startKubernetesSimulator, type AccessRule, type KubernetesSimulator } from '../../test/support/k8s-sim/kubernetes-simulator.js';
 import { rulesForServiceAccount } from '../../test/support/k8s-sim/rbac-rules.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
 const RBAC_FILE = new URL('../../deploy/orchestrator-rbac.yaml', import.meta.url);
 const ORCHESTRATOR = { namespace: 'vm-sidecar-injector', name: 'vmsi-orchestrator' };
@@ -54,16 +54,6 @@ function everyKind(): KubeObject[] {
     { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: meta('default'), spec: { mtls: { mode: 'STRICT' } } },
     { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: meta('cart'), spec: { selector: { matchLabels: { app: 'cart' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/web'] } }] }] } },
   ];
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('KubernetesClusterObjects', function () {

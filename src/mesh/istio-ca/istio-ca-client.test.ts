@@ -1,25 +1,15 @@
 import { expect } from 'chai';
-import { AppError } from '../../errors.js';
 import { registerSecret } from '../../log.js';
 import { startIstioCaSimulator, type IstioCaSimulator } from '../../../test/support/istio-ca-sim/istio-ca-simulator.js';
 import { makeCsr, readSubject, readSubjectAltName } from '../../../test/support/istio-ca-sim/openssl-cli.js';
 import { createTestLogger, readRunLog } from '../../../test/support/run-log.js';
 import { IstioCaClient } from './istio-ca-client.js';
+import { rejection } from '../../../test/support/app-error-assertions.js';
 
 const TRUST_DOMAIN = 'cluster.local';
 const GOOD_TOKEN = 'istio-ca-test-token-for-vm-web-0001';
 const EXPECTED_SPIFFE_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web-vm`;
 const PRIVATE_KEY = /PRIVATE KEY/;
-
-async function rejectionOf(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('IstioCaClient', () => {
   let simulator: IstioCaSimulator;
@@ -94,7 +84,7 @@ describe('IstioCaClient', () => {
     const brokenClient = new IstioCaClient({ address: broken.address, rootCertificatePem: broken.rootCertificatePem, servername: broken.serverName });
     try {
       const { csrPem } = await makeCsr('/O=vmsi-test');
-      const error = await rejectionOf(brokenClient.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
+      const error = await rejection(brokenClient.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
       expect(error.code).to.equal('MESH_INCONSISTENT');
     } finally {
       brokenClient.close();
@@ -104,7 +94,7 @@ describe('IstioCaClient', () => {
 
   it('reports a rejected token as CREDENTIALS_UNAVAILABLE, not retryable', async () => {
     const { csrPem } = await makeCsr('/O=vmsi-test');
-    const error = await rejectionOf(client.createCertificate({ csrPem, validitySeconds: 3600, token: 'istio-ca-test-token-revoked-0002' }));
+    const error = await rejection(client.createCertificate({ csrPem, validitySeconds: 3600, token: 'istio-ca-test-token-revoked-0002' }));
 
     expect(error.code).to.equal('CREDENTIALS_UNAVAILABLE');
     expect(error.retryable).to.equal(false);
@@ -113,7 +103,7 @@ describe('IstioCaClient', () => {
   });
 
   it('reports a CSR istiod cannot parse as INVALID_REQUEST', async () => {
-    const error = await rejectionOf(client.createCertificate({ csrPem: 'not a CSR', validitySeconds: 3600, token: GOOD_TOKEN }));
+    const error = await rejection(client.createCertificate({ csrPem: 'not a CSR', validitySeconds: 3600, token: GOOD_TOKEN }));
 
     expect(error.code).to.equal('INVALID_REQUEST');
     expect(error.retryable).to.equal(false);
@@ -125,7 +115,7 @@ describe('IstioCaClient', () => {
     const unreachable = new IstioCaClient({ address: stopped.address, rootCertificatePem: stopped.rootCertificatePem, servername: stopped.serverName });
     try {
       const { csrPem } = await makeCsr('/O=vmsi-test');
-      const error = await rejectionOf(unreachable.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
+      const error = await rejection(unreachable.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
       expect(error.code).to.equal('SERVICE_UNREACHABLE');
       expect(error.retryable).to.equal(true);
     } finally {
@@ -138,7 +128,7 @@ describe('IstioCaClient', () => {
     const mistrusting = new IstioCaClient({ address: other.address, rootCertificatePem: simulator.rootCertificatePem, servername: other.serverName });
     try {
       const { csrPem } = await makeCsr('/O=vmsi-test');
-      const error = await rejectionOf(mistrusting.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
+      const error = await rejection(mistrusting.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
       expect(error.code).to.equal('SERVICE_UNREACHABLE');
       expect(other.requests).to.have.length(0);
     } finally {
@@ -151,7 +141,7 @@ describe('IstioCaClient', () => {
     const controller = new AbortController();
     controller.abort();
     const { csrPem } = await makeCsr('/O=vmsi-test');
-    const error = await rejectionOf(client.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN, signal: controller.signal }));
+    const error = await rejection(client.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN, signal: controller.signal }));
 
     expect(error.code).to.equal('SERVICE_UNREACHABLE');
     expect(error.retryable).to.equal(false);
@@ -162,7 +152,7 @@ describe('IstioCaClient', () => {
     const impatient = new IstioCaClient({ address: slow.address, rootCertificatePem: slow.rootCertificatePem, servername: slow.serverName, callTimeoutMs: 300 });
     try {
       const { csrPem } = await makeCsr('/O=vmsi-test');
-      const error = await rejectionOf(impatient.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
+      const error = await rejection(impatient.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN }));
       expect(error.code).to.equal('SERVICE_UNREACHABLE');
       expect(error.retryable).to.equal(true);
       expect(error.details.grpcCode).to.equal('DEADLINE_EXCEEDED');
@@ -178,7 +168,7 @@ describe('IstioCaClient', () => {
     try {
       const { csrPem } = await makeCsr('/O=vmsi-test');
       const controller = new AbortController();
-      const pending = rejectionOf(patient.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN, signal: controller.signal }));
+      const pending = rejection(patient.createCertificate({ csrPem, validitySeconds: 3600, token: GOOD_TOKEN, signal: controller.signal }));
       setTimeout(() => controller.abort(), 200);
       const error = await pending;
       expect(error.details.grpcCode).to.equal('CANCELLED');
