@@ -356,7 +356,7 @@ async function orchestratorParts(config: Config, store: JobStore, tacker: Tacker
     ),
     injectionProgress: (serverId) => injectionProgress(store, serverId),
     clock: systemClock,
-    ...(orchestrator.trustDomain === undefined ? {} : { trustDomain: orchestrator.trustDomain }),
+    trustDomain: orchestrator.trustDomain,
     timing: {
       pollIntervalMs: durationToMs(orchestrator.pollInterval),
       operationTimeoutMs: durationToMs(orchestrator.operationTimeout),
@@ -375,7 +375,7 @@ function orchestratorWiring(parts: OrchestratorParts | undefined, runner: JobRun
     cluster: parts.deps.cluster,
     tacker: parts.deps.tacker,
     events: parts.events,
-    ...(parts.deps.trustDomain === undefined ? {} : { trustDomain: parts.deps.trustDomain }),
+    trustDomain: parts.deps.trustDomain,
     injectionJob: async (serverId) => {
       const [job] = await store.list({ kind: 'inject', subjectKey: serverId, limit: 1 });
       const step = job?.steps.find((candidate) => candidate.state === 'running' || candidate.state === 'failed');

@@ -27,7 +27,7 @@ export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 
 export interface DesiredObjectsOptions {
   /** Trust domain of the mesh, for AuthorizationPolicy principals; default cluster.local. */
-  trustDomain?: string;
+  trustDomain?: string | undefined;
 }
 
 /**

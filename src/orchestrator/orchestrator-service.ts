@@ -4,11 +4,11 @@ import { SUBJECT_HOLDING_STATES, type JobStore } from '../jobs/job-store.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { ClusterObjects } from './cluster-objects.js';
 import { formatPlan, planChanges, type DeploymentPlan } from './deployment-plan.js';
-import { desiredObjects, SERVICE_LABEL } from './desired-objects.js';
+import { desiredObjects } from './desired-objects.js';
 import type { InjectionEventStore } from './injection-event-store.js';
 import { objectKey, type KubeObject } from './kube-object.js';
-import { ORCHESTRATED_KINDS, serviceSubject } from './orchestrator-steps.js';
-import { createVnfRequest, parseServiceDescriptor, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { liveObjects, serviceSubject } from './orchestrator-steps.js';
+import { createVnfRequest, parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
 import { findVnfInstance, serversOf, type VnfLifecycle } from './vnf-convergence.js';
 
 export interface OrchestratorServiceOptions {
@@ -17,7 +17,7 @@ export interface OrchestratorServiceOptions {
   cluster: ClusterObjects;
   tacker: () => Promise<VnfLifecycle>;
   events: InjectionEventStore;
-  trustDomain?: string;
+  trustDomain?: string | undefined;
   /** The injector's newest job for a server, for status. */
   injectionJob?(serverId: string): Promise<{ id: string; state: JobState; step?: string } | undefined>;
 }
@@ -91,10 +91,6 @@ function toView(job: Job, log?: string[]): DeploymentView {
   };
 }
 
-function vmMicroservices(descriptor: ServiceDescriptor): VmMicroservice[] {
-  return descriptor.spec.microservices.filter((microservice): microservice is VmMicroservice => microservice.kind === 'vm');
-}
-
 /**
  * The orchestrator as the API and CLI use it: a deployment is a durable job (kind deploy), so it
  * survives restarts and shows its progress step by step; re-running the same descriptor while it
@@ -125,7 +121,7 @@ export class OrchestratorService {
     const names = new Set<string>();
     for (const job of deployments) {
       const descriptor = parseServiceDescriptor(job.input.descriptor);
-      for (const microservice of vmMicroservices(descriptor)) names.add(createVnfRequest(descriptor, microservice).vnfInstanceName);
+      for (const microservice of vmMicroservicesOf(descriptor)) names.add(createVnfRequest(descriptor, microservice).vnfInstanceName);
     }
     for (const job of deployments) if (job.state === 'failed_temp') await this.options.runner.abandon(job.id, 'superseded by a teardown');
     const result = await this.options.runner.submit({ kind: 'teardown', subjectKey, input: { descriptor: latest.input.descriptor ?? null, vnfInstanceNames: [...names].sort() } });
@@ -142,8 +138,8 @@ export class OrchestratorService {
   /** What a deployment of this descriptor would change, computed against the cluster and Tacker; changes nothing. */
   async plan(input: unknown): Promise<OrchestrationPlan> {
     const descriptor = parseServiceDescriptor(input);
-    const desired = desiredObjects(descriptor, this.trustDomainOption());
-    const objects = planChanges(desired, await this.liveObjects(descriptor));
+    const desired = desiredObjects(descriptor, { trustDomain: this.options.trustDomain });
+    const objects = planChanges(desired, await liveObjects(this.options.cluster, descriptor));
     const vnfs = await this.vnfChanges(descriptor);
     return {
       service: descriptor.metadata.name,
@@ -158,10 +154,10 @@ export class OrchestratorService {
     if (latest === undefined) throw new AppError('NOT_FOUND', `No deployment of ${name} is known.`, { details: { service: name } });
     const [lastDeploy] = await this.options.store.list({ kind: 'deploy', subjectKey: serviceSubject(name), limit: 1 });
     const descriptor = parseServiceDescriptor((lastDeploy ?? latest).input.descriptor);
-    const live = await this.liveObjects(descriptor);
+    const live = await liveObjects(this.options.cluster, descriptor);
     const liveKeys = new Set(live.map((object) => objectKey(object)));
     const microservices = await this.microserviceStatuses(descriptor, live);
-    const desired = desiredObjects(descriptor, this.trustDomainOption());
+    const desired = desiredObjects(descriptor, { trustDomain: this.options.trustDomain });
     const connections = descriptor.spec.connections.map((connection) => ({
       from: connection.from,
       to: connection.to,
@@ -179,18 +175,8 @@ export class OrchestratorService {
     };
   }
 
-  private trustDomainOption(): { trustDomain?: string } {
-    return this.options.trustDomain === undefined ? {} : { trustDomain: this.options.trustDomain };
-  }
-
-  private async liveObjects(descriptor: ServiceDescriptor): Promise<KubeObject[]> {
-    const labels = { [SERVICE_LABEL]: descriptor.metadata.name };
-    const lists = await Promise.all(ORCHESTRATED_KINDS.map((kind) => this.options.cluster.list(kind, { ...(kind.kind === 'Namespace' ? {} : { namespace: descriptor.metadata.namespace }), labels })));
-    return lists.flat();
-  }
-
   private async vnfChanges(descriptor: ServiceDescriptor): Promise<VnfChange[]> {
-    const microservices = vmMicroservices(descriptor);
+    const microservices = vmMicroservicesOf(descriptor);
     if (microservices.length === 0) return [];
     const tacker = await this.options.tacker();
     const changes: VnfChange[] = [];
@@ -206,7 +192,7 @@ export class OrchestratorService {
 
   private async microserviceStatuses(descriptor: ServiceDescriptor, live: KubeObject[]): Promise<MicroserviceStatus[]> {
     const statuses: MicroserviceStatus[] = [];
-    const tacker = vmMicroservices(descriptor).length === 0 ? undefined : await this.options.tacker();
+    const tacker = vmMicroservicesOf(descriptor).length === 0 ? undefined : await this.options.tacker();
     for (const microservice of descriptor.spec.microservices) {
       if (microservice.kind === 'container') statuses.push(containerStatus(microservice.name, microservice.version, live));
       else statuses.push(await this.vmStatus(descriptor, microservice, tacker as VnfLifecycle));

@@ -9,7 +9,7 @@ import { planChanges } from './deployment-plan.js';
 import { desiredObjects, SERVICE_LABEL } from './desired-objects.js';
 import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
 import { objectKey, type KubeObject } from './kube-object.js';
-import { parseServiceDescriptor, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor } from './service-descriptor.js';
 import { convergeVnf, removeVnf, type DeployedVnf, type VnfConvergenceContext, type VnfLifecycle } from './vnf-convergence.js';
 
 /** Every kind the orchestrator writes, as the cluster serves it; the order is the apply order. */
@@ -55,7 +55,7 @@ export interface OrchestratorDependencies {
   /** What the injector is doing for a server right now, for progress messages; undefined when it knows nothing. */
   injectionProgress?(serverId: string): Promise<string | undefined>;
   clock: Clock;
-  trustDomain?: string;
+  trustDomain?: string | undefined;
   timing: OrchestratorTiming;
 }
 
@@ -72,17 +72,12 @@ function step(name: string, policy: StepPolicy, run: StepDefinition['run']): Ste
   return { name, policy, run };
 }
 
-function vmMicroservices(descriptor: ServiceDescriptor): VmMicroservice[] {
-  return descriptor.spec.microservices.filter((microservice): microservice is VmMicroservice => microservice.kind === 'vm');
-}
-
-async function liveObjects(deps: OrchestratorDependencies, descriptor: ServiceDescriptor, kinds: readonly string[], signal: AbortSignal): Promise<KubeObject[]> {
+/** What the cluster holds for this service among these kinds (every orchestrated kind when left out). */
+export async function liveObjects(cluster: ClusterObjects, descriptor: ServiceDescriptor, options: { kinds?: readonly string[]; signal?: AbortSignal } = {}): Promise<KubeObject[]> {
   const labels = { [SERVICE_LABEL]: descriptor.metadata.name };
-  const lists = await Promise.all(
-    ORCHESTRATED_KINDS.filter((kind) => kinds.includes(kind.kind)).map((kind) =>
-      deps.cluster.list(kind, { ...(kind.kind === 'Namespace' ? {} : { namespace: descriptor.metadata.namespace }), labels, signal }),
-    ),
-  );
+  const kinds = ORCHESTRATED_KINDS.filter((kind) => options.kinds === undefined || options.kinds.includes(kind.kind));
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const lists = await Promise.all(kinds.map((kind) => cluster.list(kind, { ...(kind.kind === 'Namespace' ? {} : { namespace: descriptor.metadata.namespace }), labels, ...signal })));
   return lists.flat();
 }
 
@@ -98,12 +93,12 @@ async function foreignNamespace(deps: OrchestratorDependencies, descriptor: Serv
 /** Applies what differs from the cluster among these kinds (server-side apply); the rest is not touched. */
 async function applyKinds(context: StepContext, deps: OrchestratorDependencies, kinds: readonly string[]): Promise<JsonObject> {
   const descriptor = descriptorOf(context);
-  let desired = desiredObjects(descriptor, deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }).filter((object) => kinds.includes(object.kind));
+  let desired = desiredObjects(descriptor, { trustDomain: deps.trustDomain }).filter((object) => kinds.includes(object.kind));
   if (kinds.includes('Namespace') && (await foreignNamespace(deps, descriptor, context.signal)) !== undefined) {
     context.appendLog(`namespace: ${descriptor.metadata.namespace} exists and is not managed for ${descriptor.metadata.name}; used as it is`);
     desired = desired.filter((object) => object.kind !== 'Namespace');
   }
-  const plan = planChanges(desired, await liveObjects(deps, descriptor, kinds, context.signal));
+  const plan = planChanges(desired, await liveObjects(deps.cluster, descriptor, { kinds, signal: context.signal }));
   const changed = [...plan.create, ...plan.update.map((update) => update.desired)];
   for (const object of changed) {
     await deps.cluster.apply(object, { signal: context.signal });
@@ -118,8 +113,8 @@ async function applyKinds(context: StepContext, deps: OrchestratorDependencies, 
  */
 async function deleteStale(context: StepContext, deps: OrchestratorDependencies, scope: { keepDesired: boolean; kinds: readonly string[] }): Promise<string[]> {
   const descriptor = descriptorOf(context);
-  const desired = scope.keepDesired ? desiredObjects(descriptor, deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }) : [];
-  const live = await liveObjects(deps, descriptor, scope.kinds, context.signal);
+  const desired = scope.keepDesired ? desiredObjects(descriptor, { trustDomain: deps.trustDomain }) : [];
+  const live = await liveObjects(deps.cluster, descriptor, { kinds: scope.kinds, signal: context.signal });
   const { delete: stale } = planChanges(desired, live);
   for (const object of stale) {
     const { name, namespace } = object.metadata;
@@ -143,7 +138,7 @@ function convergenceContext(context: StepContext, deps: OrchestratorDependencies
 function vnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
   return step('vnfs', policy, async (context) => {
     const descriptor = descriptorOf(context);
-    const microservices = vmMicroservices(descriptor);
+    const microservices = vmMicroservicesOf(descriptor);
     // A service of containers only never needs Tacker, configured or not.
     if (microservices.length === 0) return { vnfs: [] };
     const convergence = convergenceContext(context, deps, await deps.tacker());

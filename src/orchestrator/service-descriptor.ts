@@ -553,6 +553,10 @@ export function meshSidecarParameters(descriptor: ServiceDescriptor, microservic
   return params;
 }
 
+export function vmMicroservicesOf(descriptor: ServiceDescriptor): VmMicroservice[] {
+  return descriptor.spec.microservices.filter((microservice): microservice is VmMicroservice => microservice.kind === 'vm');
+}
+
 /** The labels every pod and VM of a microservice carries; Services select `app`, subsets `version`. */
 export function workloadLabelsOf(microservice: Microservice): Record<string, string> {
   return { app: microservice.service, version: microservice.version };
