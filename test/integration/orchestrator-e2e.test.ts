@@ -1,7 +1,5 @@
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import type { JobView } from '../../src/injection/job-view.js';
 import type { DeploymentView, OrchestrationPlan, ServiceStatus } from '../../src/orchestrator/orchestrator-service.js';
@@ -13,9 +11,10 @@ import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
 import { CloudModel } from '../support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from '../support/service-process.js';
-import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
+import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 import { TEST_ROOT_CERT } from '../support/test-credentials.js';
 import type { SimResource } from '../support/k8s-sim/resource-catalog.js';
+import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
 
 /**
  * Issue 6 end to end: one `vmsi serve` runs the Tacker plugin, the injector and the orchestrator,
@@ -26,15 +25,6 @@ import type { SimResource } from '../support/k8s-sim/resource-catalog.js';
 const CALLBACK_PASSWORD = 'orchestrator-callback-password-0123';
 const EVENT_SECRET = 'orchestrator-event-secret-0123456789';
 const VNFD_ID = 'catalog-vnfd';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function shopDescriptor(options: { split?: Record<string, number>; instances?: number } = {}): ServiceDescriptorInput {
   return {
@@ -80,18 +70,8 @@ describe('orchestrator, end to end with Tacker, real VMs and the cluster', funct
     const packageUrl = lab.publishFile(deb.path, 'istio-sidecar.deb');
     const cloud = new CloudModel();
     openstack = await startOpenStackSimulator({ cloud });
-    const vms: VmProvider = {
-      create: async () => {
-        const vm = await lab.startVm();
-        const serverId = randomUUID();
-        vmsByServer.set(serverId, vm);
-        return { serverId, address: vm.address, network: 'vm-net' };
-      },
-      destroy: async (serverId) => {
-        await vmsByServer.get(serverId)?.stop();
-        vmsByServer.delete(serverId);
-      },
-    };
+    const vms = labVmProvider(lab, vmsByServer);
+
     tacker = await startTackerSimulator({ cloud, vms, keystone: { validateToken: (token) => openstack.isTokenValid(token) } });
     openstack.setTackerUrl(tacker.url);
     tacker.registerVnfd({ vnfdId: VNFD_ID, vdus: [{ vduId: 'VDU1', initialInstances: 1 }], scalingAspects: { catalog_aspect: { vduId: 'VDU1', stepDelta: 1, maxScaleLevel: 3 } } });

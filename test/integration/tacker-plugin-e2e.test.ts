@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { PROJECT_ROOT } from '../support/vmsi-cli.js';
@@ -14,9 +13,10 @@ import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
 import { CloudModel } from '../support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from '../support/service-process.js';
-import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
+import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 import { startOAuth2TokenEndpoint, type OAuth2TokenEndpoint } from '../support/tacker-sim/oauth2-token-endpoint.js';
 import { runVmsi } from '../support/vmsi-cli.js';
+import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
 
 /**
  * Issue 4 end to end: Tacker (simulated, both APIs) creates VMs that are real lab VMs; the real
@@ -27,15 +27,6 @@ const CALLBACK_PASSWORD = 'callback-password-0123456789';
 const TACKER_CLIENT = { clientId: 'tacker', clientSecret: 'tacker-client-secret-0123456789' };
 const INTROSPECTION_CLIENT = { clientId: 'vmsi', clientSecret: 'vmsi-introspection-secret-0123456789' };
 const MESH_SIDECAR = { namespace: 'vm-ns', workloadGroup: 'vm-app', serviceAccount: 'vm-sa', labels: { app: 'vm-app' }, vdus: ['VDU1'] };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('Tacker plugin, end to end', function () {
   this.timeout(600_000);
@@ -54,17 +45,8 @@ describe('Tacker plugin, end to end', function () {
     const packageUrl = lab.publishFile(deb.path, 'istio-sidecar.deb');
     const cloud = new CloudModel();
     openstack = await startOpenStackSimulator({ cloud });
-    const vms: VmProvider = {
-      create: async () => {
-        const vm = await lab.startVm();
-        const serverId = randomUUID();
-        vmsByServer.set(serverId, vm);
-        return { serverId, address: vm.address, network: 'vm-net' };
-      },
-      destroy: async (serverId) => {
-        await vmsByServer.get(serverId)?.stop();
-      },
-    };
+    const vms = labVmProvider(lab, vmsByServer);
+
     tacker = await startTackerSimulator({ cloud, vms, keystone: { validateToken: (token) => openstack.isTokenValid(token) }, timing: { v1RetryWaitMs: 200, v1RetryTimeoutMs: 5_000 } });
     openstack.setTackerUrl(tacker.url);
     keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
