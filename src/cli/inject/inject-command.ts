@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AppError } from '../../errors.js';
 import type { JobView } from '../../injection/job-view.js';
-import { addApiOptions, apiClientFor, type ApiClient, type ApiClientOptions } from '../api-client.js';
+import { addApiOptions, apiClientFor, type ApiClientOptions } from '../api-client.js';
 import { formatJob, formatStep } from '../job-format.js';
+import { progressPrinter, waitForFinalState } from '../job-follow.js';
 
 interface SubmitOptions extends ApiClientOptions {
   spec: string;
@@ -13,41 +14,12 @@ interface SubmitOptions extends ApiClientOptions {
   timeout: string;
 }
 
-const FINAL_STATES = new Set(['succeeded', 'failed', 'failed_temp']);
-const POLL_INTERVAL_MS = 1_000;
 
 async function readSpecText(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (cause) {
     throw new AppError('INVALID_REQUEST', `Spec file ${file} cannot be read.`, { cause });
-  }
-}
-
-/** Prints each step the first time it is seen in a new state or attempt, and new log lines. */
-function progressPrinter(): (job: JobView) => void {
-  const seen = new Map<string, string>();
-  let logCount = 0;
-  return (job) => {
-    for (const step of job.steps) {
-      const key = `${step.state}/${step.attempts}`;
-      if (step.state !== 'pending' && seen.get(step.name) !== key) process.stdout.write(`${formatStep(step)}\n`);
-      seen.set(step.name, key);
-    }
-    const log = job.log ?? [];
-    for (const line of log.slice(Math.min(logCount, log.length))) process.stdout.write(`    ${line}\n`);
-    logCount = log.length;
-  };
-}
-
-export async function waitForJob(client: ApiClient, id: string, options: { timeoutMs: number; onProgress?: (job: JobView) => void }): Promise<JobView> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const job = await client.request<JobView>('GET', `/v1/injections/${id}`);
-    options.onProgress?.(job);
-    if (FINAL_STATES.has(job.state)) return job;
-    if (Date.now() > deadline) throw new AppError('STEP_TIMEOUT', `Job ${id} did not finish within the --timeout; it goes on in the service.`, { retryable: true });
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
   }
 }
 
@@ -61,7 +33,7 @@ async function submit(program: Command, route: string, options: SubmitOptions): 
   }
   if (!options.json) process.stdout.write(`accepted: ${job.id}; waiting\n`);
   const timeoutMs = Number.parseInt(options.timeout, 10) * 1000;
-  const final = await waitForJob(client, job.id, { timeoutMs, ...(options.json ? {} : { onProgress: progressPrinter() }) });
+  const final = await waitForFinalState<JobView>(client, `/v1/injections/${job.id}`, { what: `Job ${job.id}`, timeoutMs, ...(options.json ? {} : { onProgress: progressPrinter(formatStep) }) });
   process.stdout.write(options.json ? `${JSON.stringify(final)}\n` : `\n${formatJob(final, { logLines: 0 })}`);
   if (final.state !== 'succeeded') process.exitCode = 1;
 }
