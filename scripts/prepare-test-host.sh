@@ -135,9 +135,22 @@ build_base() {
   log "base root ready at $BASE_DIR"
 }
 
+# Every VM's systemd and journald hold inotify instances, all counted against root on the host:
+# at the kernel's default of 128, a few dozen VMs at once make PID 1 fail with "Too many open
+# files". Raised only, never lowered, so a host tuned higher keeps its setting.
+raise_inotify_limits() {
+  local key want have
+  for key in fs.inotify.max_user_instances:8192 fs.inotify.max_user_watches:1048576; do
+    want=${key#*:}
+    have=$(sysctl -n "${key%%:*}")
+    ((have >= want)) || sysctl -q -w "${key%%:*}=$want"
+  done
+}
+
 main() {
   [[ $(id -u) -eq 0 ]] || die "must run as root"
   install_host_packages
+  raise_inotify_limits
   mkdir -p "$CACHE_DIR"
   # One builder at a time; a second caller waits and then finds the stamp current.
   exec 9>"$CACHE_DIR/.lock"
