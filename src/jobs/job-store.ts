@@ -42,6 +42,8 @@ export interface JobLeases {
   readonly renewIntervalMs: number;
   /** Extends the caller's leases on these jobs; returns the ids among them that it no longer holds. */
   renew(jobIds: readonly string[]): Promise<string[]>;
+  /** Ends the caller's leases on these jobs now (a clean stop), so another runner takes them over at its next look. */
+  release(jobIds: readonly string[]): Promise<void>;
 }
 
 /**

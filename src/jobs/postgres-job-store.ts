@@ -88,7 +88,11 @@ export class PostgresJobStore implements JobStore {
     this.owner = options.owner;
     this.leaseMs = options.leaseMs;
     this.logTailLines = options.logTailLines ?? DEFAULT_LOG_TAIL_LINES;
-    this.leases = { renewIntervalMs: Math.floor(options.leaseMs / RENEWALS_PER_LEASE), renew: (jobIds) => this.renew(jobIds) };
+    this.leases = {
+      renewIntervalMs: Math.floor(options.leaseMs / RENEWALS_PER_LEASE),
+      renew: (jobIds) => this.renew(jobIds),
+      release: (jobIds) => this.release(jobIds),
+    };
   }
 
   /** What is written as the lease's length: three renewal intervals (see RENEWALS_PER_LEASE). */
@@ -192,6 +196,16 @@ export class PostgresJobStore implements JobStore {
     );
     const held = new Set(result.rows.map((row) => row.id));
     return jobIds.filter((id) => !held.has(id));
+  }
+
+  private async release(jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.database.query(
+      'releaseLeases',
+      `UPDATE jobs SET lease_expires_at = clock_timestamp() - interval '1 millisecond'
+       WHERE id = ANY($2::text[]) AND lease_owner = $1 AND state = 'running'`,
+      [this.owner, [...jobIds]],
+    );
   }
 
   /** A running job keeps (or, when just claimed, gets) this runner's lease; any other state lets go of it. */
