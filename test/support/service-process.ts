@@ -114,7 +114,8 @@ export class ServiceProcess {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (child !== undefined && child.exitCode === null) {
+    // A child killed by a signal has no exit code but its signalCode: it would never exit again.
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
