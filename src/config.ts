@@ -83,7 +83,7 @@ const meshSchema = z
 
 const orchestratorSchema = z
   .object({
-    database: z.string().default('orchestrator.sqlite').describe('SQLite inbox of injection events; relative paths are under dataDir.'),
+    database: z.string().default('orchestrator.sqlite').describe('SQLite inbox of injection events; relative paths are under dataDir. Unused with store.kind postgres.'),
     eventSecretFile: z
       .string()
       .min(1)
@@ -100,7 +100,7 @@ const orchestratorSchema = z
 
 const jobsSchema = z
   .object({
-    database: z.string().default('jobs.sqlite').describe('SQLite job store (WAL); relative paths are under dataDir.'),
+    database: z.string().default('jobs.sqlite').describe('SQLite job store (WAL); relative paths are under dataDir. Unused with store.kind postgres.'),
     concurrency: z.number().int().min(1).max(256).default(8).describe('Jobs running at once across all VMs; one job at a time per VM regardless.'),
     connectDeadline: durationSchema.default('10m').describe('How long a job keeps trying to reach a VM that is still booting.'),
     commandTimeout: durationSchema.default('15m').describe('Longest time one remote command (the install) may run.'),
