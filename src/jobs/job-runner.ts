@@ -40,6 +40,9 @@ const DISPATCH_ERROR_BACKOFF_MS = 5_000;
  * Runs jobs from a JobStore: at most `concurrency` at once, one at a time per subject (the store's
  * claim enforces that), oldest first. It never polls: it sleeps until the earliest retry is due
  * or until wake() — called on submit, operator actions and whenever a job lets go of its slot.
+ * On a store shared by replicas (JobStore.leases) a LeaseKeeper also wakes it every renewal
+ * interval, since other replicas create work it is not told about, and hands it the jobs of
+ * replicas that died.
  */
 export class JobRunner {
   private readonly store: JobStore;
