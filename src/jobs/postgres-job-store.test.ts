@@ -84,6 +84,11 @@ describe('PostgresJobStore shared by several replicas', function () {
   });
 
   describe('claims and leases', function () {
+    it('refuses a lease too short to renew sensibly', async function () {
+      const db = await database();
+      expect(() => new PostgresJobStore({ database: db, owner: 'x', leaseMs: 10 })).to.throw(AppError).with.property('code', 'INVALID_CONFIG');
+    });
+
     it('lets two replicas claim side by side without handing one job out twice or running two jobs of one VM at once', async function () {
       const [a, b] = [await replica('replica-a', 60_000), await replica('replica-b', 60_000)];
       for (let n = 0; n < 30; n++) await a.create(makeJob(`server-${n % 6}`));
@@ -142,6 +147,27 @@ describe('PostgresJobStore shared by several replicas', function () {
       const again = await b.claimNext({ now: NOW + 1, start });
       expect(again?.id).to.equal(claimed!.id);
       expect(await a.leases.renew([claimed!.id]), 'now held by b').to.deep.equal([claimed!.id]);
+    });
+  });
+
+  describe('database restart', function () {
+    it('fails the operations in flight with retryable errors and works again once the server is back, without reopening', async function () {
+      const store = await replica('replica-a');
+      const { job } = await store.create(makeJob('server-a'));
+      const restarting = cluster.restart();
+      const during = await store.get(job.id).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await restarting;
+      if (during !== null) expect(during).to.be.instanceOf(AppError).with.property('retryable', true);
+      let after: Job | null = null;
+      for (let attempt = 0; attempt < 20 && after === null; attempt++) {
+        after = await store.get(job.id).catch(() => null);
+        if (after === null) await sleep(100);
+      }
+      expect(after?.id).to.equal(job.id);
+      expect((await store.create(makeJob('server-b'))).created).to.equal(true);
     });
   });
 

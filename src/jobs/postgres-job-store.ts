@@ -35,6 +35,8 @@ export interface PostgresJobStoreOptions {
  * within `leaseMs` of the death in all.
  */
 const RENEWALS_PER_LEASE = 4;
+/** Below this, renewals (every quarter lease) would keep the database busy for nothing. */
+const MIN_LEASE_MS = 1_000;
 
 /**
  * Oldest claimable job; the NOT EXISTS clause is the per-subject order documented on JobStore.
@@ -81,8 +83,8 @@ export class PostgresJobStore implements JobStore {
   private readonly logTailLines: number;
 
   constructor(options: PostgresJobStoreOptions) {
-    if (!Number.isFinite(options.leaseMs) || options.leaseMs < RENEWALS_PER_LEASE) {
-      throw new AppError('INVALID_CONFIG', 'The job lease must be a positive duration.', { details: { leaseMs: options.leaseMs } });
+    if (!Number.isFinite(options.leaseMs) || options.leaseMs < MIN_LEASE_MS) {
+      throw new AppError('INVALID_CONFIG', `store.lease must be at least ${MIN_LEASE_MS} ms: renewals come every quarter of it.`, { details: { leaseMs: options.leaseMs } });
     }
     this.database = options.database;
     this.owner = options.owner;

@@ -37,6 +37,9 @@ interface JobRow {
   state: string;
   owner: string | null;
   key: string | null;
+  /** The last error and the steps, for a failure message. */
+  lastError: unknown;
+  steps: Array<{ name: string; state: string; attempts: number }>;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -59,7 +62,7 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
   const vmsByServer = new Map<string, TestVm>();
 
   async function jobs(): Promise<JobRow[]> {
-    const sql = `SELECT json_build_object('id', id, 'kind', kind, 'subject', subject_key, 'state', state, 'owner', lease_owner, 'key', idempotency_key) FROM jobs ORDER BY seq`;
+    const sql = `SELECT json_build_object('id', id, 'kind', kind, 'subject', subject_key, 'state', state, 'owner', lease_owner, 'key', idempotency_key, 'lastError', body->'lastError', 'steps', body->'steps') FROM jobs ORDER BY seq`;
     const out = await cluster.query(databaseName, sql);
     return out
       .trim()
@@ -205,7 +208,8 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
     expect(takeoverMs, 'taken over within the lease time').to.be.at.most(LEASE_MS);
 
     const all = await jobs();
-    expect(all.filter((job) => job.state !== 'succeeded'), 'every job succeeded').to.deep.equal([]);
+    const notSucceeded = all.filter((job) => job.state !== 'succeeded');
+    expect(notSucceeded, `every job succeeded: ${JSON.stringify(notSucceeded)}`).to.deep.equal([]);
     const opOccKeys = accepted
       .filter((delivery) => delivery.body?.notificationType === 'VnfLcmOperationOccurrenceNotification' && delivery.body.operationState === 'COMPLETED')
       .map((delivery) => `${String(delivery.body?.vnfLcmOpOccId)}:COMPLETED`);
