@@ -89,7 +89,8 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
     for (let index = 0; index < REPLICAS; index++) {
       const replica = new ServiceProcess({
         privateKeyPath: lab.clientKey.privateKeyPath,
-        connectDeadline: '90s',
+        // Twenty VMs boot on a shared, loaded test host: sshd may take minutes to answer its first handshake.
+        connectDeadline: '5m',
         // Fewer slots than VMs, so installs are still queued and running once every notification is in.
         concurrency: 3,
         extraConfig: (dataDir) => ({
