@@ -197,6 +197,19 @@ describe('PostgresJobStore shared by several replicas', function () {
       return runner;
     }
 
+    it('hands the leases of jobs cut short by a clean stop back, so another replica takes them at once', async function () {
+      const ranOn: string[] = [];
+      const stopping = await replica('stopping', 60_000);
+      const other = await replica('other', 60_000);
+      const runner = runnerOn(stopping, 'dying', ranOn);
+      await runner.start();
+      const { job } = await runner.submit({ kind: 'inject', subjectKey: 'server-a', input: {} });
+      while (!ranOn.includes('dying')) await sleep(20);
+      await runner.stop();
+      expect((await other.get(job.id))?.state, 'cut short, still running').to.equal('running');
+      expect((await other.findRunning()).map((taken) => taken.id), 'taken at once, not after the 60 s lease').to.deep.equal([job.id]);
+    });
+
     it("resumes a dead replica's job on the live one within the lease time, and runs work the other replica accepted", async function () {
       const ranOn: string[] = [];
       const dyingDb = await openTestDatabase(url);
