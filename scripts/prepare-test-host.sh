@@ -16,7 +16,7 @@ readonly SUITE=bookworm
 # debootstrap does not resolve virtual packages: python3-cryptography (pulled in by cloud-init)
 # needs python3-cffi-backend-api-*, which only python3-cffi-backend provides, so it is named here.
 readonly INCLUDE=systemd-sysv,dbus,openssh-server,iproute2,python3,curl,openssl,iptables,ca-certificates,sudo,cloud-init,procps,python3-cffi-backend
-readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux)
+readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux postgresql)
 readonly CACHE_DIR=${VMSI_TEST_CACHE:-/var/cache/vmsi-test}
 readonly BASE_DIR=$CACHE_DIR/base-$SUITE
 readonly STAMP_FILE=$BASE_DIR.stamp
@@ -33,8 +33,16 @@ install_host_packages() {
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   log "installing host packages: ${missing[*]}"
+  keep_postgresql_default_cluster_off
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The tests start throwaway PostgreSQL clusters of their own (test/support/postgres); the Debian
+# package would otherwise create and start a machine-wide one on port 5432 that nothing uses.
+keep_postgresql_default_cluster_off() {
+  mkdir -p /etc/postgresql-common/createcluster.d
+  printf 'create_main_cluster = false\n' >/etc/postgresql-common/createcluster.d/vmsi-test.conf
 }
 
 # The mirror this machine's apt already reaches (deb822 or one-line format), so the base build

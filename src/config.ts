@@ -83,7 +83,7 @@ const meshSchema = z
 
 const orchestratorSchema = z
   .object({
-    database: z.string().default('orchestrator.sqlite').describe('SQLite inbox of injection events; relative paths are under dataDir.'),
+    database: z.string().default('orchestrator.sqlite').describe('SQLite inbox of injection events; relative paths are under dataDir. Unused with store.kind postgres.'),
     eventSecretFile: z
       .string()
       .min(1)
@@ -100,12 +100,43 @@ const orchestratorSchema = z
 
 const jobsSchema = z
   .object({
-    database: z.string().default('jobs.sqlite').describe('SQLite job store (WAL); relative paths are under dataDir.'),
+    database: z.string().default('jobs.sqlite').describe('SQLite job store (WAL); relative paths are under dataDir. Unused with store.kind postgres.'),
     concurrency: z.number().int().min(1).max(256).default(8).describe('Jobs running at once across all VMs; one job at a time per VM regardless.'),
     connectDeadline: durationSchema.default('10m').describe('How long a job keeps trying to reach a VM that is still booting.'),
     commandTimeout: durationSchema.default('15m').describe('Longest time one remote command (the install) may run.'),
   })
   .strict();
+
+const postgresUrlSchema = z
+  .string()
+  .min(1)
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgresql:// URL')
+  .refine((value) => !URL.canParse(value) || new URL(value).password === '', 'must not hold a password: put it in passwordFile')
+  .describe(
+    'libpq-style URL of the shared database, e.g. postgresql://vmsi@db.example:5432/vmsi?sslmode=verify-full&sslrootcert=/etc/vmsi/db-ca.pem, or ?host=/run/postgresql for a Unix socket.',
+  );
+
+const storeSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('sqlite') }).strict().describe('Embedded, for one machine: jobs.database and orchestrator.database under dataDir. One replica only.'),
+    z
+      .object({
+        kind: z.literal('postgres'),
+        url: postgresUrlSchema,
+        passwordFile: z.string().min(1).optional().describe('File holding the database password (one line); omit for peer, certificate or .pgpass authentication.'),
+        poolSize: z.number().int().min(2).max(200).default(10).describe('Connections per replica; the database must allow poolSize times the replica count, and then some.'),
+        connectTimeout: durationSchema.default('10s').describe('Bounds opening one connection.'),
+        statementTimeout: durationSchema.default('30s').describe('Bounds one statement on the server.'),
+        lease: durationSchema
+          .default('30s')
+          .describe("The longest a dead replica's running job waits before another replica takes it over; leases are renewed four times per lease."),
+        replicaName: z.string().min(1).max(64).optional().describe("Names this replica in leases and pg_stat_activity; defaults to the host name. The process id is always added."),
+      })
+      .strict()
+      .describe('Shared by several replicas (docs/high-availability.md): jobs, logs and the orchestrator inbox in one PostgreSQL database.'),
+  ])
+  .default({ kind: 'sqlite' })
+  .describe('Where jobs and the orchestrator inbox are kept.');
 
 const sshSchema = z
   .object({
@@ -226,6 +257,7 @@ export const configSchema = z
     mesh: meshSchema.default(meshSchema.parse({})),
     artifactsDir: z.string().default('artifacts').describe('Packages pushed to VMs without a route out; relative paths are under dataDir.'),
     jobs: jobsSchema.default(jobsSchema.parse({})),
+    store: storeSchema,
     ssh: sshSchema.default(sshSchema.parse({})),
     registry: registrySchema,
     kubernetes: kubernetesSchema.optional(),
@@ -258,6 +290,7 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type TackerConfig = z.infer<typeof tackerSchema>;
+export type StoreConfig = z.infer<typeof storeSchema>;
 export type CallbackAuthConfig = z.infer<typeof callbackAuthSchema>;
 
 /** Environment variables the service reads, each mapped onto one config key. */

@@ -13,14 +13,14 @@ import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { CertificateRenewal } from './injection/certificate-renewal.js';
 import { orchestratorEventsRouter } from './api/orchestrator-events-router.js';
 import { orchestratorRouter } from './api/orchestrator-router.js';
-import { SqliteInjectionEventStore, type InjectionEventStore } from './orchestrator/injection-event-store.js';
+import type { InjectionEventStore } from './orchestrator/injection-event-store.js';
 import { OrchestratorService } from './orchestrator/orchestrator-service.js';
 import { createOrchestratorSteps, type OrchestratorDependencies } from './orchestrator/orchestrator-steps.js';
 import { InjectionService } from './injection/injection-service.js';
 import { FailureAnnouncer, createNotificationSteps } from './injection/failure-notifications.js';
 import { systemClock } from './clock.js';
 import { JobRunner } from './jobs/job-runner.js';
-import { SqliteJobStore } from './jobs/sqlite-job-store.js';
+import { openJobStore, type OpenedStores } from './jobs/open-job-store.js';
 import { createLogger, registerSecret, type Logger } from './log.js';
 import { FileMeshCredentials } from './mesh/file-mesh-credentials.js';
 import { FileMeshRegistry } from './mesh/file-mesh-registry.js';
@@ -145,6 +145,8 @@ interface Engine {
   runner: JobRunner;
   tacker?: TackerPlugin;
   orchestrator?: OrchestratorWiring;
+  /** Rejects while the job store does not answer (a shared database that is down). */
+  storeReady(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -326,7 +328,8 @@ async function reinject(store: JobStore, injection: InjectionService, request: {
   return (await injection.reonboard(request.failedJobId, request.idempotencyKey)).created;
 }
 
-async function orchestratorParts(config: Config, store: JobStore, tacker: TackerWiring | undefined, late: LateParts): Promise<OrchestratorParts | undefined> {
+async function orchestratorParts(config: Config, stores: OpenedStores, tacker: TackerWiring | undefined, late: LateParts): Promise<OrchestratorParts | undefined> {
+  const store = stores.jobs;
   const injection = (): InjectionService => {
     if (late.service === undefined) throw notReady('injection service');
     return late.service;
@@ -336,7 +339,7 @@ async function orchestratorParts(config: Config, store: JobStore, tacker: Tacker
   const secretFile = orchestrator.eventSecretFile ?? config.notify.webhook?.secretFile;
   if (secretFile === undefined) throw new AppError('INVALID_CONFIG', 'The orchestrator needs orchestrator.eventSecretFile (or notify.webhook.secretFile) to check the injector events it receives.');
   const { KubernetesClusterObjects } = await import('./orchestrator/kubernetes-cluster-objects.js');
-  const events = SqliteInjectionEventStore.open(resolveDataPath(config, orchestrator.database));
+  const events = stores.injectionEvents();
   const deps: OrchestratorDependencies = {
     cluster: new KubernetesClusterObjects({ kubeConfig: await kubeConfigOf(config), requestTimeoutMs: durationToMs(config.kubernetes?.requestTimeout ?? '30s') }),
     tacker: async () => {
@@ -391,7 +394,8 @@ function notificationSteps(config: Config, store: JobStore, notifier: Notifier |
 }
 
 async function startEngine(config: Config, logger: Logger, metrics: ServiceMetrics): Promise<Engine> {
-  const store = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
+  const stores = await openJobStore(config);
+  const store = stores.jobs;
   const notifier = await createNotifier(config, logger);
   // The Tacker steps submit jobs through the service that the runner they belong to serves.
   const late: LateParts = {};
@@ -399,7 +403,7 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     if (late.service === undefined) throw notReady('injection service');
     return late.service;
   });
-  const orchestrator = await orchestratorParts(config, store, tacker, late);
+  const orchestrator = await orchestratorParts(config, stores, tacker, late);
   const allSteps = {
     ...(await vmJobSteps(config, logger, metrics, notifier)),
     ...notificationSteps(config, store, notifier),
@@ -423,6 +427,7 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     renewBeforeMs: durationToMs(config.mesh.istioCa.renewBefore),
     intervalMs: durationToMs(config.mesh.istioCa.renewCheckInterval),
     logger,
+    exclusive: (sweep) => stores.exclusive('certificateRenewal', sweep),
   });
   renewal.start();
   return {
@@ -430,11 +435,11 @@ async function startEngine(config: Config, logger: Logger, metrics: ServiceMetri
     runner,
     ...optional('tacker', plugin),
     ...optional('orchestrator', orchestratorWiring(orchestrator, runner, store)),
+    storeReady: () => stores.ping(),
     close: async () => {
       await renewal.stop();
       await runner.stop();
-      await store.close();
-      await orchestrator?.events.close();
+      await stores.close();
     },
   };
 }
@@ -483,7 +488,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         : orchestratorEventsRouter({ events: engine.orchestrator.events, secret: engine.orchestrator.eventSecret, bodyLimitBytes: config.http.bodyLimitBytes, now: Date.now, logger }),
     ),
     apiTokens: tokens,
-    readinessChecks: [dataDirWritable(config.dataDir)],
+    readinessChecks: [dataDirWritable(config.dataDir), { name: 'store', check: () => engine.storeReady() }],
   });
   const server = await listen(app, config.http.port, config.http.host);
   const { port } = server.address() as AddressInfo;

@@ -11,6 +11,11 @@ export interface CertificateRenewalOptions {
   renewBeforeMs: number;
   intervalMs: number;
   logger: Logger;
+  /**
+   * Runs the sweep on one replica at a time (skipping it while another replica sweeps), so two
+   * replicas never re-issue one VM's certificate twice; each sweep sees the re-issues of the last.
+   */
+  exclusive?: (sweep: () => Promise<number>) => Promise<number | undefined>;
 }
 
 function certificateNotAfter(job: Job): number | undefined {
@@ -45,7 +50,7 @@ export class CertificateRenewal {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.sweeping ??= this.sweep()
+      this.sweeping ??= this.sweepOnce()
         .catch((error: unknown) => {
           this.options.logger.warn('Certificate renewal sweep failed', { error });
           return 0;
@@ -58,6 +63,12 @@ export class CertificateRenewal {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.sweeping;
+  }
+
+  /** A sweep unless another replica is sweeping; how many re-issues it submitted (0 when skipped). */
+  async sweepOnce(): Promise<number> {
+    const exclusive = this.options.exclusive ?? ((sweep: () => Promise<number>): Promise<number> => sweep());
+    return (await exclusive(() => this.sweep())) ?? 0;
   }
 
   /** Returns how many re-issues it submitted. */

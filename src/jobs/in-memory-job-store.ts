@@ -1,4 +1,4 @@
-import type { Job } from './job.js';
+import type { Job, JobState } from './job.js';
 import {
   DEFAULT_LOG_TAIL_LINES,
   SUBJECT_HOLDING_STATES,
@@ -8,6 +8,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
+  zeroStateCounts,
   type ClaimRequest,
   type CreateJobResult,
   type JobListFilter,
@@ -103,6 +104,12 @@ export class InMemoryJobStore implements JobStore {
     const entry = this.entries.get(jobId);
     if (!entry) return Promise.reject(jobNotFound(jobId));
     return Promise.resolve(entry.log.map((line) => ({ ...line })));
+  }
+
+  countByState(): Promise<Record<JobState, number>> {
+    const counts = zeroStateCounts();
+    for (const { job } of this.entries.values()) counts[job.state] += 1;
+    return Promise.resolve(counts);
   }
 
   close(): Promise<void> {

@@ -129,6 +129,9 @@ class CountingStore implements JobStore {
   readLog(jobId: string): Promise<JobLogLine[]> {
     return this.inner.readLog(jobId);
   }
+  countByState(): Promise<Record<JobState, number>> {
+    return this.inner.countByState();
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -4,6 +4,7 @@ import { pause, type Clock } from '../clock.js';
 import { newJob, skipPendingSteps, transition, type Job, type JobKind, type JobState, type JsonObject } from './job.js';
 import { JobExecution, type ExecutionDependencies } from './job-execution.js';
 import { jobNotFound, type CreateJobResult, type JobStore } from './job-store.js';
+import { LeaseKeeper, type LeaseKeeperOptions } from './lease-keeper.js';
 import { assertValidStepPolicy } from './retry-policy.js';
 import type { JobRunnerEvents, StepDefinition, StepDefinitions } from './step-definition.js';
 
@@ -39,6 +40,9 @@ const DISPATCH_ERROR_BACKOFF_MS = 5_000;
  * Runs jobs from a JobStore: at most `concurrency` at once, one at a time per subject (the store's
  * claim enforces that), oldest first. It never polls: it sleeps until the earliest retry is due
  * or until wake() — called on submit, operator actions and whenever a job lets go of its slot.
+ * On a store shared by replicas (JobStore.leases) a LeaseKeeper also wakes it every renewal
+ * interval, since other replicas create work it is not told about, and hands it the jobs of
+ * replicas that died.
  */
 export class JobRunner {
   private readonly store: JobStore;
@@ -56,6 +60,7 @@ export class JobRunner {
   private wakeRequested = false;
   private wakeController: AbortController | null = null;
   private shutdown = new AbortController();
+  private leaseKeeper: LeaseKeeper | null = null;
 
   constructor(options: JobRunnerOptions) {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
@@ -88,6 +93,7 @@ export class JobRunner {
     this.shutdown = new AbortController();
     this.recovered = await this.store.findRunning();
     if (this.recovered.length > 0) this.logger.info('Resuming jobs left running', { jobIds: this.recovered.map((job) => job.id) });
+    this.leaseKeeper = this.store.leases === undefined ? null : new LeaseKeeper({ store: this.store, leases: this.store.leases, clock: this.clock, logger: this.logger, runner: this.leaseHolder() });
     this.loop = this.runLoop();
   }
 
@@ -101,7 +107,11 @@ export class JobRunner {
     this.wake();
     await this.loop;
     this.loop = null;
+    const held = this.heldJobIds();
     await this.drain();
+    await this.leaseKeeper?.stop(held);
+    this.leaseKeeper = null;
+    this.recovered = [];
   }
 
   /** Makes the runner look for work now (a job was created or became runnable). */
@@ -144,6 +154,19 @@ export class JobRunner {
     this.emitTransition(saved, job.state, reason);
     this.wake();
     return saved;
+  }
+
+  private heldJobIds(): string[] {
+    return [...this.active.keys(), ...this.recovered.map((job) => job.id)];
+  }
+
+  private leaseHolder(): LeaseKeeperOptions['runner'] {
+    return {
+      heldJobIds: () => this.heldJobIds(),
+      lost: (jobIds) => (this.recovered = this.recovered.filter((job) => !jobIds.includes(job.id))),
+      adopt: (jobs) => this.recovered.push(...jobs),
+      wake: () => this.wake(),
+    };
   }
 
   private async runLoop(): Promise<void> {

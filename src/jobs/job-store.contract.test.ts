@@ -8,12 +8,21 @@ import { newJob, transition, type Job, type JobKind, type JobState } from './job
 import type { JobStore } from './job-store.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
 import { rejection } from '../../test/support/app-error-assertions.js';
+import type { PostgresCluster } from '../../test/support/postgres/postgres-cluster.js';
+import { acquirePostgresCluster, freshDatabaseUrl, openTestDatabase, releasePostgresCluster } from '../../test/support/postgres/postgres-test-database.js';
+import type { PostgresDatabase } from './postgres-database.js';
+import { PostgresJobStore } from './postgres-job-store.js';
 
 /** Every JobStore adapter must pass this suite; the runner relies on nothing else. */
 interface StoreFactory {
   name: string;
-  open(options: { logTailLines: number }): JobStore;
+  setUp?(): Promise<void>;
+  open(options: { logTailLines: number }): JobStore | Promise<JobStore>;
+  tearDown?(): Promise<void>;
 }
+
+/** PostgreSQL: one database for the suite, emptied before each test. */
+let postgres: { cluster: PostgresCluster; database: PostgresDatabase } | undefined;
 
 const temporaryDirs: string[] = [];
 
@@ -26,6 +35,23 @@ const FACTORIES: StoreFactory[] = [
       const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-jobs-contract-'));
       temporaryDirs.push(dir);
       return SqliteJobStore.open({ path: path.join(dir, 'jobs.sqlite'), ...options });
+    },
+  },
+  {
+    name: 'PostgresJobStore',
+    setUp: async () => {
+      const cluster = await acquirePostgresCluster();
+      postgres = { cluster, database: await openTestDatabase(await freshDatabaseUrl(cluster, 'contract')) };
+    },
+    open: async (options) => {
+      if (postgres === undefined) throw new Error('PostgreSQL was not set up');
+      await postgres.database.query('reset', 'TRUNCATE jobs, job_log RESTART IDENTITY');
+      return new PostgresJobStore({ database: postgres.database, owner: 'contract-test', leaseMs: 30_000, ...options });
+    },
+    tearDown: async () => {
+      await postgres?.database.close();
+      postgres = undefined;
+      await releasePostgresCluster();
     },
   },
 ];
@@ -62,16 +88,22 @@ for (const factory of FACTORIES) {
   describe(`JobStore contract: ${factory.name}`, function () {
     let store: JobStore;
 
-    beforeEach(function () {
-      store = factory.open({ logTailLines: LOG_TAIL });
+    before(async function () {
+      this.timeout(120_000);
+      await factory.setUp?.();
+    });
+
+    beforeEach(async function () {
+      store = await factory.open({ logTailLines: LOG_TAIL });
     });
 
     afterEach(async function () {
       await store.close();
     });
 
-    after(function () {
+    after(async function () {
       for (const dir of temporaryDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+      await factory.tearDown?.();
     });
 
     async function add(shape: JobShape = {}): Promise<Job> {

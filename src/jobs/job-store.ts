@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import type { Job, JobKind, JobState } from './job.js';
+import { JOB_STATES, type Job, type JobKind, type JobState } from './job.js';
 
 export interface CreateJobResult {
   job: Job;
@@ -31,8 +31,25 @@ export interface JobLogLine {
 }
 
 /**
- * Durable jobs. One runner per store: claims are atomic, but a job left `running` is taken to be
- * orphaned by a crash when a runner starts, which only holds while no other runner shares the store.
+ * Leases on running jobs, offered by a store that several runners (replicas) share. A claimed job
+ * is leased to the claiming runner; the lease lasts while the runner renews it and runs out when the
+ * runner dies, and then findRunning() hands the job to another runner. Taking a job over increments
+ * its version, so a runner that lost its lease (paused, cut off) fails its next save with CONFLICT
+ * instead of writing over the new holder.
+ */
+export interface JobLeases {
+  /** How often a runner renews its leases and looks for work that other runners created or left behind. */
+  readonly renewIntervalMs: number;
+  /** Extends the caller's leases on these jobs; returns the ids among them that it no longer holds. */
+  renew(jobIds: readonly string[]): Promise<string[]>;
+  /** Ends the caller's leases on these jobs now (a clean stop), so another runner takes them over at its next look. */
+  release(jobIds: readonly string[]): Promise<void>;
+}
+
+/**
+ * Durable jobs. Claims are atomic. A store without `leases` serves one runner: a job left `running`
+ * is taken to be orphaned by a crash when the runner starts. A store with `leases` may be shared by
+ * several runners (see JobLeases).
  *
  * Per-subject order: a job is claimable only while no older job of its subject is unfinished
  * (pending, running, retry_wait or failed_temp). So jobs of one VM run one at a time and in the
@@ -53,7 +70,11 @@ export interface JobStore {
    * per-subject order above), applies `start` and saves the result. Null when nothing is claimable.
    */
   claimNext(request: ClaimRequest): Promise<Job | null>;
-  /** Jobs left running, oldest first: after a crash, the work to resume. */
+  /**
+   * Jobs left running by a runner that is gone, oldest first: the work to resume. Without leases,
+   * every running job (called once, when the only runner starts); with leases, the running jobs
+   * whose lease ran out (or that never had one), now leased to the caller.
+   */
   findRunning(): Promise<Job[]>;
   /** The earliest nextAttemptAt later than `after` among jobs in retry_wait: when to wake up. */
   earliestRetryAfter(after: number): Promise<number | null>;
@@ -61,6 +82,10 @@ export interface JobStore {
   appendLog(jobId: string, lines: readonly JobLogLine[]): Promise<void>;
   /** The log tail, oldest line first. */
   readLog(jobId: string): Promise<JobLogLine[]>;
+  /** How many jobs are in each state (every state present, 0 when none). */
+  countByState(): Promise<Record<JobState, number>>;
+  /** Present when several runners may share the store. */
+  readonly leases?: JobLeases;
   close(): Promise<void>;
 }
 
@@ -75,6 +100,11 @@ export function listLimit(filter: JobListFilter): number {
 export function filterStates(filter: JobListFilter): readonly JobState[] | undefined {
   if (filter.state === undefined) return undefined;
   return typeof filter.state === 'string' ? [filter.state] : filter.state;
+}
+
+/** Every state at 0: the base countByState() adds its counts to. */
+export function zeroStateCounts(): Record<JobState, number> {
+  return Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
 }
 
 /** Unfinished states hold a subject against newer jobs (see JobStore). */

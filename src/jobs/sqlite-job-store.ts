@@ -1,6 +1,6 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AppError, isAppError } from '../errors.js';
-import type { Job } from './job.js';
+import type { Job, JobState } from './job.js';
 import {
   DEFAULT_LOG_TAIL_LINES,
   assertStarted,
@@ -9,6 +9,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
+  zeroStateCounts,
   type ClaimRequest,
   type CreateJobResult,
   type JobListFilter,
@@ -197,6 +198,14 @@ export class SqliteJobStore implements JobStore {
       if (!this.exists(jobId)) throw jobNotFound(jobId);
       const rows = this.statement('SELECT at, line FROM job_log WHERE job_id = ? ORDER BY seq').all(jobId);
       return (rows as unknown as JobLogLine[]).map(({ at, line }) => ({ at, line }));
+    });
+  }
+
+  countByState(): Promise<Record<JobState, number>> {
+    return run('countByState', () => {
+      const counts = zeroStateCounts();
+      for (const row of this.statement('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as Array<{ state: JobState; count: number }>) counts[row.state] = row.count;
+      return counts;
     });
   }
 

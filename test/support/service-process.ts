@@ -18,6 +18,8 @@ export interface ServiceProcessOptions {
   /** Extra top-level config sections (openstack, tacker), given the data folder their secret files go in. */
   extraConfig?: (dataDir: string) => Record<string, unknown>;
   identities?: Array<{ namespace: string; serviceAccount: string }>;
+  /** jobs.concurrency (default 8). */
+  concurrency?: number;
 }
 
 /**
@@ -64,7 +66,7 @@ export class ServiceProcess {
       dataDir: this.dataDir,
       log: { level: 'debug' },
       http: { host: '127.0.0.1', port: this.options.port ?? 0 },
-      jobs: { concurrency: 8, connectDeadline: this.options.connectDeadline ?? '40s', commandTimeout: '3m' },
+      jobs: { concurrency: this.options.concurrency ?? 8, connectDeadline: this.options.connectDeadline ?? '40s', commandTimeout: '3m' },
     };
     Object.assign(config, this.options.extraConfig?.(this.dataDir) ?? {});
     const webhook = this.options.webhook;
@@ -112,7 +114,8 @@ export class ServiceProcess {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (child !== undefined && child.exitCode === null) {
+    // A child killed by a signal has no exit code but its signalCode: it would never exit again.
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;

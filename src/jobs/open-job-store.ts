@@ -1,0 +1,89 @@
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { resolveDataPath, type Config } from '../config.js';
+import { durationToMs } from '../duration.js';
+import { AppError } from '../errors.js';
+import { registerSecret } from '../log.js';
+import { SqliteInjectionEventStore, type InjectionEventStore } from '../orchestrator/injection-event-store.js';
+import { PostgresInjectionEventStore } from '../orchestrator/postgres-injection-event-store.js';
+import type { JobStore } from './job-store.js';
+import { PostgresDatabase, type AdvisoryLock } from './postgres-database.js';
+import { PostgresJobStore } from './postgres-job-store.js';
+import { SqliteJobStore } from './sqlite-job-store.js';
+
+/** The service's durable state, on the engine the config chose (store.kind). */
+export interface OpenedStores {
+  jobs: JobStore;
+  /** The orchestrator's inbox, opened on first use (only an orchestrator needs it). */
+  injectionEvents(): InjectionEventStore;
+  /**
+   * Runs `work` on one replica at a time, skipping it (undefined) while another replica runs it.
+   * With the embedded store there is one replica, so it just runs.
+   */
+  exclusive<T>(lock: AdvisoryLock, work: () => Promise<T>): Promise<T | undefined>;
+  /** Whether the store answers: for the readiness probe. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The one place that picks the store: SQLite files for one machine, or PostgreSQL shared by replicas. */
+export async function openJobStore(config: Config): Promise<OpenedStores> {
+  return config.store.kind === 'postgres' ? openPostgres(config, config.store) : openSqlite(config);
+}
+
+function openSqlite(config: Config): OpenedStores {
+  const jobs = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
+  let events: SqliteInjectionEventStore | undefined;
+  return {
+    jobs,
+    injectionEvents: () => (events ??= SqliteInjectionEventStore.open(resolveDataPath(config, config.orchestrator?.database ?? 'orchestrator.sqlite'))),
+    exclusive: (_lock, work) => work(),
+    ping: async () => {
+      await jobs.get('readiness-probe');
+    },
+    close: async () => {
+      await jobs.close();
+      await events?.close();
+    },
+  };
+}
+
+type PostgresStoreConfig = Extract<Config['store'], { kind: 'postgres' }>;
+
+async function readPassword(file: string): Promise<string> {
+  try {
+    const password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    registerSecret(password);
+    return password;
+  } catch (cause) {
+    throw new AppError('INVALID_CONFIG', `Database password file ${file} cannot be read.`, { cause });
+  }
+}
+
+/** Unique per process, so a restarted replica never mistakes its predecessor's leases for its own. */
+function leaseOwner(store: PostgresStoreConfig): string {
+  return `${store.replicaName ?? os.hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+}
+
+async function openPostgres(config: Config, store: PostgresStoreConfig): Promise<OpenedStores> {
+  const owner = leaseOwner(store);
+  const database = await PostgresDatabase.open({
+    url: store.url,
+    ...(store.passwordFile === undefined ? {} : { password: await readPassword(store.passwordFile) }),
+    poolSize: store.poolSize,
+    connectTimeoutMs: durationToMs(store.connectTimeout),
+    statementTimeoutMs: durationToMs(store.statementTimeout),
+    applicationName: `vmsi ${owner}`.slice(0, 63),
+  });
+  const events = new PostgresInjectionEventStore(database);
+  return {
+    jobs: new PostgresJobStore({ database, owner, leaseMs: durationToMs(store.lease) }),
+    injectionEvents: () => events,
+    exclusive: (lock, work) => database.runExclusive(lock, work),
+    ping: async () => {
+      await database.query('ping', 'SELECT 1');
+    },
+    close: () => database.close(),
+  };
+}

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { acquirePostgresCluster, freshDatabaseUrl, openTestDatabase, releasePostgresCluster } from '../../test/support/postgres/postgres-test-database.js';
+import type { PostgresDatabase } from '../jobs/postgres-database.js';
+import { SqliteInjectionEventStore, type InjectionEventStore, type ReceivedInjectionEvent } from './injection-event-store.js';
+import { PostgresInjectionEventStore } from './postgres-injection-event-store.js';
+
+interface InboxFactory {
+  name: string;
+  open(): Promise<InjectionEventStore>;
+  cleanUp(): Promise<void>;
+}
+
+const dirs: string[] = [];
+let database: PostgresDatabase | undefined;
+
+const FACTORIES: InboxFactory[] = [
+  {
+    name: 'SqliteInjectionEventStore',
+    open: () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-inbox-'));
+      dirs.push(dir);
+      return Promise.resolve(SqliteInjectionEventStore.open(path.join(dir, 'orchestrator.sqlite')));
+    },
+    cleanUp: () => {
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  },
+  {
+    name: 'PostgresInjectionEventStore',
+    open: async () => {
+      database = await openTestDatabase(await freshDatabaseUrl(await acquirePostgresCluster(), 'inbox'));
+      return new PostgresInjectionEventStore(database);
+    },
+    cleanUp: async () => {
+      await database?.close();
+      database = undefined;
+      await releasePostgresCluster();
+    },
+  },
+];
+
+function event(id: string, subject: string, time: number, outcome: ReceivedInjectionEvent['outcome'] = 'succeeded'): ReceivedInjectionEvent {
+  return { source: '/vm-sidecar-injector', id, outcome, subject, jobId: `job-${id}`, vmName: subject, address: '198.51.100.20', time, receivedAt: time + 5 };
+}
+
+for (const factory of FACTORIES) {
+  describe(`InjectionEventStore contract: ${factory.name}`, function () {
+    this.timeout(60_000);
+    let inbox: InjectionEventStore;
+
+    beforeEach(async function () {
+      inbox = await factory.open();
+    });
+
+    afterEach(async function () {
+      await inbox.close();
+      await factory.cleanUp();
+    });
+
+    it('records an event once: a redelivery with the same source and id is ignored', async function () {
+      expect(await inbox.record(event('e1', 'vm-a', 100))).to.equal(true);
+      expect(await inbox.record({ ...event('e1', 'vm-a', 100), outcome: 'failed' })).to.equal(false);
+      expect(await inbox.record({ ...event('e1', 'vm-a', 100), source: '/other-injector' })).to.equal(true);
+    });
+
+    it("gives the newest event per subject by the injector's time, whatever the arrival order", async function () {
+      await inbox.record(event('late', 'vm-a', 300, 'failed'));
+      await inbox.record(event('early', 'vm-a', 100));
+      await inbox.record(event('b1', 'vm-b', 50, 'removed'));
+      const latest = await inbox.latestBySubject(['vm-a', 'vm-b', 'vm-none']);
+      expect([...latest.keys()].sort()).to.deep.equal(['vm-a', 'vm-b']);
+      expect(latest.get('vm-a')).to.deep.equal(event('late', 'vm-a', 300, 'failed'));
+      expect(latest.get('vm-b')?.outcome).to.equal('removed');
+    });
+  });
+}
