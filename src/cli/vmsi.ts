@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { reportCliError } from './cli-errors.js';
 import { registerConfigCommand } from './config-check/config-check-command.js';
+import { registerDoctorCommand } from './doctor/doctor-command.js';
 import { registerRenderCommand } from './render/render-command.js';
 import { registerServeCommand } from './serve/serve-command.js';
 import { registerInjectCommands } from './inject/inject-command.js';
@@ -22,6 +23,7 @@ registerInjectCommands(program);
 registerJobCommands(program);
 registerTackerCommands(program);
 registerOrchestratorCommands(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);
