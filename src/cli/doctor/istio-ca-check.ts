@@ -1,4 +1,4 @@
-import { connect } from 'node:tls';
+import { checkServerIdentity, connect } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
@@ -24,13 +24,25 @@ function discoveryAddressOf(meshConfig: { defaultConfig?: Record<string, unknown
   return typeof address === 'string' && address !== '' ? address : undefined;
 }
 
-/** The TLS handshake pilot-agent makes first: istiod's certificate must chain to the root the VMs receive. */
-function handshake(target: CaTarget, rootPem: string): Promise<string> {
+interface Handshake {
+  /** Why the certificate does not verify against the root for the name; undefined when it does. */
+  rejection?: string;
+  names: string;
+}
+
+/**
+ * The TLS handshake pilot-agent makes first. It completes whatever the certificate is, so that a
+ * reachable CA with the wrong root is told apart from an unreachable one: istiod's certificate
+ * must chain to the root the VMs receive and carry the name they check.
+ */
+function handshake(target: CaTarget, rootPem: string): Promise<Handshake> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port, ca: rootPem, ALPNProtocols: ['h2'], ...(isIP(target.servername) === 0 ? { servername: target.servername } : {}), timeout: HANDSHAKE_TIMEOUT_MS }, () => {
-      const subject = socket.getPeerCertificate().subjectaltname ?? '';
+    const socket = connect({ host: target.host, port: target.port, ca: rootPem, ALPNProtocols: ['h2'], rejectUnauthorized: false, ...(isIP(target.servername) === 0 ? { servername: target.servername } : {}), timeout: HANDSHAKE_TIMEOUT_MS }, () => {
+      const certificate = socket.getPeerCertificate();
+      const nameProblem = checkServerIdentity(target.servername, certificate);
+      const rejection = socket.authorized ? nameProblem?.message : String(socket.authorizationError);
       socket.end();
-      resolve(subject);
+      resolve({ names: certificate.subjectaltname ?? '', ...(rejection === undefined ? {} : { rejection }) });
     });
     socket.once('timeout', () => {
       socket.destroy();
@@ -40,18 +52,13 @@ function handshake(target: CaTarget, rootPem: string): Promise<string> {
   });
 }
 
-function tlsFailure(target: CaTarget, error: unknown): CheckResult {
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  const where = `${target.host}:${target.port}`;
-  if (/CERT|SELF_SIGNED|ERR_TLS_CERT_ALTNAME/.test(code)) {
-    return check('istio-ca', TITLE, {
-      status: 'fail',
-      detail: `${where} answers, but its certificate does not verify against the mesh root for ${target.servername} (${code})`,
-      hint: 'The root certificate VMs receive (istio-ca-root-cert, or root-cert.pem) must be the CA istiod serves with; set mesh.istioCa.servername when the address is not the certificate name.',
-      code: 'MESH_INCONSISTENT',
-    });
-  }
-  return failedCheck('istio-ca', TITLE, error, `Make ${where} reachable from this host (mesh.istioCa.address), e.g. through the east-west gateway.`);
+function rootMismatch(target: CaTarget, rejection: string): CheckResult {
+  return check('istio-ca', TITLE, {
+    status: 'fail',
+    detail: `${target.host}:${target.port} answers, but its certificate does not verify against the mesh root for ${target.servername}: ${rejection}`,
+    hint: 'The root certificate VMs receive (istio-ca-root-cert, or root-cert.pem) must be the CA istiod serves with; set mesh.istioCa.servername when the address is not the certificate name.',
+    code: 'MESH_INCONSISTENT',
+  });
 }
 
 export interface IstioCaScope {
@@ -65,18 +72,22 @@ export async function istioCaCheck(config: Config, logger: Logger, scope: IstioC
   let rootPem: string;
   try {
     const credentials = await meshCredentialsOf(config, logger);
-    const address = config.mesh.istioCa.address ?? discoveryAddressOf((await credentials.controlPlaneSettings(scope.istioNamespace, scope.revision)).meshConfig);
+    const discovery = discoveryAddressOf((await credentials.controlPlaneSettings(scope.istioNamespace, scope.revision)).meshConfig);
+    const address = config.mesh.istioCa.address ?? discovery;
     if (address === undefined) return check('istio-ca', TITLE, { status: 'info', detail: 'no mesh.istioCa.address and no discoveryAddress in the mesh config' });
     const { host, port } = splitHostPort(address);
-    target = { host, port, servername: config.mesh.istioCa.servername ?? host };
+    // As the injection steps do: istiod's certificate names the discovery address, whatever address reaches it.
+    target = { host, port, servername: config.mesh.istioCa.servername ?? (discovery === undefined ? host : splitHostPort(discovery).host) };
     rootPem = await credentials.rootCertificate(scope.namespace);
   } catch (error) {
     return failedCheck('istio-ca', TITLE, error, 'The mesh credentials (root certificate, mesh config) must be readable first; see the credentials and RBAC checks.');
   }
+  let result: Handshake;
   try {
-    const names = await handshake(target, rootPem);
-    return check('istio-ca', TITLE, { status: 'pass', detail: `${target.host}:${target.port} presents a certificate for ${target.servername} signed by the root of namespace ${scope.namespace}${names === '' ? '' : ` (${names})`}` });
+    result = await handshake(target, rootPem);
   } catch (error) {
-    return tlsFailure(target, error);
+    return failedCheck('istio-ca', TITLE, error, `Make ${target.host}:${target.port} reachable from this host (mesh.istioCa.address), e.g. through the east-west gateway.`);
   }
+  if (result.rejection !== undefined) return rootMismatch(target, result.rejection);
+  return check('istio-ca', TITLE, { status: 'pass', detail: `${target.host}:${target.port} presents a certificate for ${target.servername} signed by the root of namespace ${scope.namespace}${result.names === '' ? '' : ` (${result.names})`}` });
 }
