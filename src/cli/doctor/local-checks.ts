@@ -63,20 +63,31 @@ export function credentialFilesOf(config: Config): NamedFile[] {
   ];
 }
 
+/**
+ * Readable by other users, or by a group other than the service's own: a Kubernetes Secret volume
+ * with fsGroup, or a unit's `Group=`, makes files group-readable for the service alone.
+ */
+function isTooOpen(mode: number, gid: number): boolean {
+  const isOwnGroup = typeof process.getgid === 'function' && process.getgid() === gid;
+  return (mode & 0o007) !== 0 || ((mode & 0o070) !== 0 && !isOwnGroup);
+}
+
 type FileFinding = { level: 'ok' } | { level: 'warn' | 'fail'; message: string };
 
 async function inspectFile(named: NamedFile): Promise<FileFinding> {
   let mode: number;
+  let gid: number;
   try {
     const info = await stat(named.file);
     if (!info.isFile()) return { level: 'fail', message: `${named.what} (${named.file}) is not a regular file` };
     mode = info.mode;
+    gid = info.gid;
     const content = await readFile(named.file);
     if (content.toString('utf8').trim() === '') return { level: 'fail', message: `${named.what} (${named.file}) is empty` };
   } catch (error) {
     return { level: 'fail', message: `${named.what} (${named.file}) cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}` };
   }
-  if (named.isSecret && (mode & 0o077) !== 0) {
+  if (named.isSecret && isTooOpen(mode, gid)) {
     return { level: 'warn', message: `${named.what} (${named.file}) is readable by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it` };
   }
   return { level: 'ok' };
