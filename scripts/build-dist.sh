@@ -15,6 +15,9 @@
 #   VMSI_DEBIAN_MIRROR  Debian mirror for debootstrap (default: the one this machine's apt uses)
 set -euo pipefail
 
+# shellcheck source=scripts/lib/debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-mirror.sh"
+
 PROJECT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly PROJECT_DIR
 readonly CACHE_DIR=${VMSI_TEST_CACHE:-/var/cache/vmsi-test}
@@ -32,15 +35,6 @@ log() { printf 'build-dist: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 version() { "$PROJECT_DIR/node_modules/.bin/node" -p "require('$PROJECT_DIR/package.json').version"; }
-
-# Same source as scripts/prepare-test-host.sh: the mirror this machine's apt reaches.
-find_mirror() {
-  if [[ -n ${VMSI_DEBIAN_MIRROR:-} ]]; then printf '%s\n' "$VMSI_DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
 
 # Production dependencies depend only on the lock file: kept per lock hash, so a rebuild after a
 # code change copies them instead of resolving them again.

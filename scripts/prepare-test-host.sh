@@ -9,6 +9,9 @@
 #   VMSI_FORCE_REBUILD=1 rebuild the base root even if its stamp matches
 set -euo pipefail
 
+# shellcheck source=scripts/lib/debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-mirror.sh"
+
 # Bump when the recipe below changes in a way existing bases lack; the stamp records it, so a
 # recipe change rebuilds the cache on every machine instead of silently testing an old base.
 readonly RECIPE_VERSION=4
@@ -35,16 +38,6 @@ install_host_packages() {
   log "installing host packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-# The mirror this machine's apt already reaches (deb822 or one-line format), so the base build
-# works behind the same proxy or snapshot setup; security and third-party repositories are skipped.
-find_mirror() {
-  if [[ -n ${VMSI_DEBIAN_MIRROR:-} ]]; then printf '%s\n' "$VMSI_DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
 }
 
 is_base_current() {

@@ -1,24 +1,19 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { validateWithCloudInitSchema } from '../support/cloud-init-schema.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { validSpecInput } from '../support/spec-fixtures.js';
-import { TEST_ROOT_CERT, TEST_TOKEN_MARKER, makeTestToken } from '../support/test-credentials.js';
+import { writeFileMeshCredentials } from '../support/data-dir-fixture.js';
+import { TEST_TOKEN_MARKER, makeTestToken } from '../support/test-credentials.js';
 import { runVmsi, spawnVmsi } from '../support/vmsi-cli.js';
 
 /** A data folder laid out as the file credentials adapter documents it. */
 function makeDataDir(): string {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-cli-'));
-  const credentials = path.join(dataDir, 'mesh-credentials');
-  mkdirSync(path.join(credentials, 'tokens', 'vm-ns'), { recursive: true });
-  mkdirSync(path.join(credentials, 'mesh-config'), { recursive: true });
-  writeFileSync(path.join(credentials, 'root-cert.pem'), TEST_ROOT_CERT);
-  writeFileSync(path.join(credentials, 'tokens', 'vm-ns', 'vm-sa.jwt'), `${makeTestToken('vm-ns', 'vm-sa')}\n`, { mode: 0o600 });
-  writeFileSync(path.join(credentials, 'mesh-config', 'istio.yaml'), 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\ntrustDomain: example.org\n');
-  writeFileSync(path.join(credentials, 'cluster-id'), 'cluster1\n');
+  writeFileMeshCredentials(dataDir, { trustDomain: 'example.org', clusterId: 'cluster1' });
   return dataDir;
 }
 

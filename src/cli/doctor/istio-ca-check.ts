@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import { meshCredentialsOf } from '../../main.js';
+import { splitHostPort } from '../../network-address.js';
 import { check, failedCheck, type CheckResult } from './doctor-check.js';
 
 const TITLE = "istiod's CA reachable with the mesh root";
@@ -14,9 +15,11 @@ interface CaTarget {
   servername: string;
 }
 
-function splitHostPort(address: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
-  return match === null ? { host: address, port: 15012 } : { host: match[1] as string, port: Number(match[2]) };
+/** istiod's CA port, when an address names none. */
+const CA_PORT = 15012;
+
+function targetOf(address: string): { host: string; port: number } {
+  return splitHostPort(address) ?? { host: address, port: CA_PORT };
 }
 
 function discoveryAddressOf(meshConfig: { defaultConfig?: Record<string, unknown> }): string | undefined {
@@ -75,9 +78,9 @@ export async function istioCaCheck(config: Config, logger: Logger, scope: IstioC
     const discovery = discoveryAddressOf((await credentials.controlPlaneSettings(scope.istioNamespace, scope.revision)).meshConfig);
     const address = config.mesh.istioCa.address ?? discovery;
     if (address === undefined) return check('istio-ca', TITLE, { status: 'info', detail: 'no mesh.istioCa.address and no discoveryAddress in the mesh config' });
-    const { host, port } = splitHostPort(address);
+    const { host, port } = targetOf(address);
     // As the injection steps do: istiod's certificate names the discovery address, whatever address reaches it.
-    target = { host, port, servername: config.mesh.istioCa.servername ?? (discovery === undefined ? host : splitHostPort(discovery).host) };
+    target = { host, port, servername: config.mesh.istioCa.servername ?? (discovery === undefined ? host : targetOf(discovery).host) };
     rootPem = await credentials.rootCertificate(scope.namespace);
   } catch (error) {
     return failedCheck('istio-ca', TITLE, error, 'The mesh credentials (root certificate, mesh config) must be readable first; see the credentials and RBAC checks.');
