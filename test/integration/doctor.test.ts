@@ -106,6 +106,7 @@ describe('vmsi doctor (against the Keystone, Tacker, Kubernetes and istiod CA si
       ['config', 'pass'],
       ['data-dir', 'pass'],
       ['credentials', 'pass'],
+      ['mesh-root', 'pass'],
       ['keystone', 'pass'],
       ['tacker', 'pass'],
       ['nova', 'pass'],
@@ -131,6 +132,14 @@ describe('vmsi doctor (against the Keystone, Tacker, Kubernetes and istiod CA si
     expect(rbac.findings?.every((finding) => finding.includes('unbound-ns'))).to.equal(true);
     expect(rbac.hint).to.include('deploy/rbac.yaml');
     expect(report.status).to.equal('fail');
+  });
+
+  it('fails the mesh root check for a namespace istiod has not written a root certificate into', async function () {
+    const report = await runDoctor({ file: writeConfig({ kubeToken: kube.adminToken }), env: {}, namespaces: ['vm-ns', 'not-meshed'] });
+    const root = byId(report, 'mesh-root');
+    expect(root).to.include({ status: 'fail', code: 'CREDENTIALS_UNAVAILABLE' });
+    expect(root.findings).to.have.length(1);
+    expect(root.findings?.[0]).to.match(/^not-meshed: /);
   });
 
   it("fails the CA check when istiod's certificate does not chain to the namespace's root", async function () {
@@ -213,6 +222,6 @@ describe('vmsi doctor (against the Keystone, Tacker, Kubernetes and istiod CA si
     expect(cli.code).to.equal(0);
     expect(cli.stdout).to.match(/^\[PASS\] Configuration valid: /);
     expect(cli.stdout).to.include('[PASS] Kubernetes RBAC sufficient: all 11 permissions granted');
-    expect(cli.stdout).to.include('== Summary: 10 pass, 0 info, 0 warn, 0 fail ==');
+    expect(cli.stdout).to.include('== Summary: 11 pass, 0 info, 0 warn, 0 fail ==');
   });
 });

@@ -64,6 +64,29 @@ function rootMismatch(target: CaTarget, rejection: string): CheckResult {
   });
 }
 
+/**
+ * The root certificate renders put on VMs, per workload namespace: without it every render and
+ * injection answers CREDENTIALS_UNAVAILABLE.
+ */
+export async function meshRootCheck(config: Config, logger: Logger, namespaces: string[]): Promise<CheckResult> {
+  const title = 'Mesh root certificate available';
+  const missing: string[] = [];
+  try {
+    const credentials = await meshCredentialsOf(config, logger);
+    for (const namespace of namespaces) {
+      await credentials.rootCertificate(namespace).catch((error: unknown) => missing.push(`${namespace}: ${error instanceof Error ? error.message : String(error)}`));
+    }
+  } catch (error) {
+    return failedCheck('mesh-root', title, error, 'Fix the mesh credentials settings first (mesh.credentials, kubernetes).');
+  }
+  const source = config.mesh.credentials.kind === 'file' ? `files in ${config.mesh.credentials.dir}` : 'ConfigMap istio-ca-root-cert';
+  if (missing.length > 0) {
+    const hint = config.mesh.credentials.kind === 'file' ? 'Put the root certificate at <dataDir>/mesh-credentials/root-cert.pem (docs/configuration.md).' : 'istiod writes istio-ca-root-cert into namespaces it watches: is the namespace part of the mesh?';
+    return check('mesh-root', title, { status: 'fail', detail: `missing for ${missing.length} of ${namespaces.length} namespaces (${source})`, findings: missing, hint, code: 'CREDENTIALS_UNAVAILABLE' });
+  }
+  return check('mesh-root', title, { status: 'pass', detail: `for ${namespaces.join(', ')} (${source})` });
+}
+
 export interface IstioCaScope {
   namespace: string;
   istioNamespace: string;

@@ -109,13 +109,14 @@ export async function credentialFilesCheck(config: Config): Promise<CheckResult>
     const finding = await inspectFile(named);
     if (!isNotYetGenerated(named, finding)) findings.push(finding);
   }
+  const count = findings.length;
   const problems = findings.filter((finding): finding is Exclude<FileFinding, { level: 'ok' }> => finding.level !== 'ok');
   const messages = problems.map((problem) => problem.message);
   if (problems.some((problem) => problem.level === 'fail')) {
-    return check('credentials', title, { status: 'fail', detail: `${problems.length} of ${files.length} files have problems`, findings: messages, hint: 'Create each file the config names, readable by the service user; secrets in files of mode 0600.' });
+    return check('credentials', title, { status: 'fail', detail: `${problems.length} of ${count} files have problems`, findings: messages, hint: 'Create each file the config names, readable by the service user; secrets in files of mode 0600.' });
   }
-  if (problems.length > 0) return check('credentials', title, { status: 'warn', detail: `${files.length} files readable, ${problems.length} too open`, findings: messages, hint: 'chmod 600 secret files.' });
-  return check('credentials', title, { status: 'pass', detail: files.length === 0 ? 'the config names no credential files' : `${files.length} files readable` });
+  if (problems.length > 0) return check('credentials', title, { status: 'warn', detail: `${count} files readable, ${problems.length} too open`, findings: messages, hint: 'chmod 600 secret files.' });
+  return check('credentials', title, { status: 'pass', detail: count === 0 ? 'no credential files to read yet' : `${count} ${count === 1 ? 'file' : 'files'} readable` });
 }
 
 /** The data folder: present (or creatable), writable by this user, private to it. */

@@ -4,7 +4,7 @@ import { createLogger } from '../../log.js';
 import { kubeConfigOf } from '../../main.js';
 import { clockSkewCheck } from './clock-skew-check.js';
 import { check, failedCheck, reportOf, type CheckResult, type DoctorReport } from './doctor-check.js';
-import { istioCaCheck } from './istio-ca-check.js';
+import { istioCaCheck, meshRootCheck } from './istio-ca-check.js';
 import { kubernetesRbacCheck } from './kubernetes-checks.js';
 import { credentialFilesCheck, dataDirCheck } from './local-checks.js';
 import { openStackChecks } from './openstack-checks.js';
@@ -57,6 +57,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     result,
     await dataDirCheck(config),
     await credentialFilesCheck(config),
+    await meshRootCheck(config, logger, workloadNamespaces),
     ...openstack.checks,
     kubernetes.check,
     await istioCaCheck(config, logger, { namespace: workloadNamespaces[0] as string, istioNamespace, ...(mesh?.revision === undefined ? {} : { revision: mesh.revision }) }),
