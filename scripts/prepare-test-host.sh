@@ -9,6 +9,9 @@
 #   VMSI_FORCE_REBUILD=1 rebuild the base root even if its stamp matches
 set -euo pipefail
 
+# shellcheck source=scripts/lib/debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-mirror.sh"
+
 # Bump when the recipe below changes in a way existing bases lack; the stamp records it, so a
 # recipe change rebuilds the cache on every machine instead of silently testing an old base.
 readonly RECIPE_VERSION=4
@@ -16,7 +19,7 @@ readonly SUITE=bookworm
 # debootstrap does not resolve virtual packages: python3-cryptography (pulled in by cloud-init)
 # needs python3-cffi-backend-api-*, which only python3-cffi-backend provides, so it is named here.
 readonly INCLUDE=systemd-sysv,dbus,openssh-server,iproute2,python3,curl,openssl,iptables,ca-certificates,sudo,cloud-init,procps,python3-cffi-backend
-readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux postgresql)
+readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux postgresql buildah umoci)
 readonly CACHE_DIR=${VMSI_TEST_CACHE:-/var/cache/vmsi-test}
 readonly BASE_DIR=$CACHE_DIR/base-$SUITE
 readonly STAMP_FILE=$BASE_DIR.stamp
@@ -43,16 +46,6 @@ install_host_packages() {
 keep_postgresql_default_cluster_off() {
   mkdir -p /etc/postgresql-common/createcluster.d
   printf 'create_main_cluster = false\n' >/etc/postgresql-common/createcluster.d/vmsi-test.conf
-}
-
-# The mirror this machine's apt already reaches (deb822 or one-line format), so the base build
-# works behind the same proxy or snapshot setup; security and third-party repositories are skipped.
-find_mirror() {
-  if [[ -n ${VMSI_DEBIAN_MIRROR:-} ]]; then printf '%s\n' "$VMSI_DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
 }
 
 is_base_current() {

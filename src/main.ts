@@ -60,7 +60,7 @@ const STOP_GRACE_MS = 10_000;
  * One KubeConfig for every Kubernetes adapter. The client library is loaded only when the config
  * asks for it: it costs about half a second at every start of the CLI otherwise.
  */
-async function kubeConfigOf(config: Config): Promise<KubeConfig> {
+export async function kubeConfigOf(config: Config): Promise<KubeConfig> {
   const kubernetes = config.kubernetes;
   if (kubernetes === undefined) throw new AppError('INVALID_CONFIG', 'The kubernetes section is missing.');
   const { loadKubeConfig } = await import('./mesh/kubernetes/kube-config.js');
@@ -68,7 +68,7 @@ async function kubeConfigOf(config: Config): Promise<KubeConfig> {
   return loadKubeConfig({ kind: 'kubeconfig', file: kubernetes.kubeconfig ?? '', ...(kubernetes.context === undefined ? {} : { context: kubernetes.context }) });
 }
 
-async function meshCredentialsOf(config: Config, logger: Logger): Promise<MeshCredentials & ControlPlaneSettingsSource> {
+export async function meshCredentialsOf(config: Config, logger: Logger): Promise<MeshCredentials & ControlPlaneSettingsSource> {
   const credentials = config.mesh.credentials;
   if (credentials.kind === 'file') return new FileMeshCredentials(resolveDataPath(config, credentials.dir));
   const { KubernetesMeshCredentials } = await import('./mesh/kubernetes/kubernetes-mesh-credentials.js');
@@ -213,7 +213,7 @@ interface TackerWiring {
 
 type OpenStackClients = ReturnType<typeof createOpenStackClients>;
 
-async function openstackClients(openstack: NonNullable<Config['openstack']>, logger: Logger): Promise<OpenStackClients> {
+export async function openstackClients(openstack: NonNullable<Config['openstack']>, logger: Logger): Promise<OpenStackClients> {
   const secret = await readSecretFile(openstack.auth.method === 'password' ? openstack.auth.passwordFile : openstack.auth.secretFile, 'OpenStack credential');
   const caBundle = openstack.caBundleFile === undefined ? undefined : await readFile(openstack.caBundleFile, 'utf8');
   return createOpenStackClients(openstack, { secret, ...(caBundle === undefined ? {} : { caBundle }) }, { logger, clock: systemClock });

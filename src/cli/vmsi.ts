@@ -1,27 +1,8 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
 import { reportCliError } from './cli-errors.js';
-import { registerConfigCommand } from './config-check/config-check-command.js';
-import { registerRenderCommand } from './render/render-command.js';
-import { registerServeCommand } from './serve/serve-command.js';
-import { registerInjectCommands } from './inject/inject-command.js';
-import { registerJobCommands } from './jobs/jobs-command.js';
-import { registerTackerCommands } from './tacker/tacker-command.js';
-import { registerOrchestratorCommands } from './orchestrator/orchestrator-command.js';
+import { buildProgram } from './vmsi-program.js';
 
-const program = new Command('vmsi')
-  .description('vm-sidecar-injector: brings OpenStack Tacker VMs into an Istio service mesh')
-  .option('-c, --config <file>', 'config file (YAML); also VMSI_CONFIG')
-  .showHelpAfterError()
-  .exitOverride();
-
-registerServeCommand(program);
-registerRenderCommand(program);
-registerConfigCommand(program);
-registerInjectCommands(program);
-registerJobCommands(program);
-registerTackerCommands(program);
-registerOrchestratorCommands(program);
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);
@@ -30,6 +11,7 @@ try {
   if (typeof code === 'string' && code.startsWith('commander.')) {
     process.exitCode = (error as { exitCode?: number }).exitCode ?? 2;
   } else {
-    process.exitCode = reportCliError(error);
+    // A script that asked for JSON gets its failure as JSON too, on stderr.
+    process.exitCode = reportCliError(error, { stderr: process.stderr, asJson: process.argv.includes('--json') });
   }
 }

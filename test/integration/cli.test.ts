@@ -1,24 +1,19 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { validateWithCloudInitSchema } from '../support/cloud-init-schema.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { validSpecInput } from '../support/spec-fixtures.js';
-import { TEST_ROOT_CERT, TEST_TOKEN_MARKER, makeTestToken } from '../support/test-credentials.js';
+import { writeFileMeshCredentials } from '../support/data-dir-fixture.js';
+import { TEST_TOKEN_MARKER, makeTestToken } from '../support/test-credentials.js';
 import { runVmsi, spawnVmsi } from '../support/vmsi-cli.js';
 
 /** A data folder laid out as the file credentials adapter documents it. */
 function makeDataDir(): string {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-cli-'));
-  const credentials = path.join(dataDir, 'mesh-credentials');
-  mkdirSync(path.join(credentials, 'tokens', 'vm-ns'), { recursive: true });
-  mkdirSync(path.join(credentials, 'mesh-config'), { recursive: true });
-  writeFileSync(path.join(credentials, 'root-cert.pem'), TEST_ROOT_CERT);
-  writeFileSync(path.join(credentials, 'tokens', 'vm-ns', 'vm-sa.jwt'), `${makeTestToken('vm-ns', 'vm-sa')}\n`, { mode: 0o600 });
-  writeFileSync(path.join(credentials, 'mesh-config', 'istio.yaml'), 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\ntrustDomain: example.org\n');
-  writeFileSync(path.join(credentials, 'cluster-id'), 'cluster1\n');
+  writeFileMeshCredentials(dataDir, { trustDomain: 'example.org', clusterId: 'cluster1' });
   return dataDir;
 }
 
@@ -66,6 +61,25 @@ describe('vmsi CLI', function () {
     for (const field of ['vm.address', 'mesh.namespace', 'mesh.workloadGroup', 'package.source']) expect(result.stderr).to.include(field);
   });
 
+  it('render --json and config check --json print JSON; a failure under --json is one JSON problem with a hint', async function () {
+    const out = path.join(dataDir, 'out');
+    const rendered = await runVmsi(['render', '--spec', specFile, '--out', out, '--mask-secrets', '--json'], { env: { VMSI_DATA_DIR: dataDir } });
+    expect(rendered.code, rendered.stderr).to.equal(0);
+    const summary = JSON.parse(rendered.stdout) as { spiffeId: string; liveToken: boolean; files: Array<{ name: string; mode: string }> };
+    expect(summary).to.include({ spiffeId: 'spiffe://example.org/ns/vm-ns/sa/vm-sa', liveToken: false });
+    expect(summary.files).to.deep.include({ name: 'istio-token', mode: '0400' });
+    const config = await runVmsi(['config', 'check', '--json'], { env: { VMSI_DATA_DIR: dataDir } });
+    expect(config.code, config.stderr).to.equal(0);
+    expect((JSON.parse(config.stdout) as { http: { port: number } }).http.port).to.equal(8080);
+    writeFileSync(specFile, stringify({ vm: { name: 'x' } }));
+    const failed = await runVmsi(['render', '--spec', specFile, '--out', out, '--json'], { env: { VMSI_DATA_DIR: dataDir } });
+    expect(failed.code).to.equal(2);
+    const problem = JSON.parse(failed.stderr) as { code: string; hint: string; problems: unknown[] };
+    expect(problem.code).to.equal('INVALID_SPEC');
+    expect(problem.hint).to.include('injection-spec.schema.json');
+    expect(problem.problems).to.not.be.empty;
+  });
+
   it('render refuses a token minted for another service account', async function () {
     writeFileSync(path.join(dataDir, 'mesh-credentials', 'tokens', 'vm-ns', 'vm-sa.jwt'), makeTestToken('vm-ns', 'someone-else'));
     const result = await runVmsi(['render', '--spec', specFile, '--out', path.join(dataDir, 'out')], { env: { VMSI_DATA_DIR: dataDir } });
@@ -83,6 +97,7 @@ describe('vmsi CLI', function () {
     const bad = await runVmsi(['--config', configFile, 'config', 'check']);
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.include('http.port');
+    expect(bad.stderr).to.match(/^ {2}hint: .*vmsi doctor/m);
   });
 
   it('serve starts on embedded defaults, requires its generated token, and stops on SIGTERM', async function () {

@@ -8,8 +8,9 @@ export function registerConfigCommand(program: Command): void {
   config
     .command('check')
     .description('Validate the configuration and print the effective values, secrets masked')
-    .action(() => {
-      const effective = loadConfig({ file: program.opts<{ config?: string }>().config });
-      process.stdout.write(stringify(redact(effective)));
+    .option('--json', 'print it as JSON instead of YAML')
+    .action((options: { json?: boolean }) => {
+      const effective = redact(loadConfig({ file: program.opts<{ config?: string }>().config }));
+      process.stdout.write(options.json === true ? `${JSON.stringify(effective, null, 2)}\n` : stringify(effective));
     });
 }

@@ -15,6 +15,7 @@ interface RenderOptions {
   out: string;
   cloudInit?: boolean;
   maskSecrets?: boolean;
+  json?: boolean;
 }
 
 async function readSpecFile(file: string): Promise<unknown> {
@@ -38,6 +39,26 @@ async function writeOutput(dir: string, name: string, content: Buffer | string, 
   await chmod(file, mode);
 }
 
+interface RenderSummary {
+  out: string;
+  vm: string;
+  spiffeId: string;
+  files: Array<{ name: string; mode: number }>;
+  /** istio-token holds a usable token (no --mask-secrets). */
+  liveToken: boolean;
+  identity: string;
+}
+
+function printRendered(summary: RenderSummary, asJson: boolean): void {
+  if (asJson) {
+    const { identity: _identity, ...fields } = summary;
+    process.stdout.write(`${JSON.stringify({ ...fields, files: summary.files.map((file) => ({ name: file.name, mode: file.mode.toString(8).padStart(4, '0') })) })}\n`);
+    return;
+  }
+  process.stdout.write(`Rendered ${summary.files.length - (summary.files.some((file) => file.name === 'user-data') ? 1 : 0)} files for ${summary.vm} (${summary.spiffeId}) into ${summary.out}\n`);
+  if (summary.liveToken) process.stdout.write(`Warning: ${path.join(summary.out, 'istio-token')} holds a live token for ${summary.identity}.\n`);
+}
+
 export function registerRenderCommand(program: Command): void {
   program
     .command('render')
@@ -46,6 +67,7 @@ export function registerRenderCommand(program: Command): void {
     .requiredOption('--out <dir>', 'output folder (created 0700)')
     .option('--cloud-init', 'also render #cloud-config user-data (delivery method cloud-init)')
     .option('--mask-secrets', 'write the token as its sha256 instead of its value')
+    .option('--json', 'print what was written as JSON')
     .action(async (options: RenderOptions) => {
       const config = loadConfig({ file: program.opts<{ config?: string }>().config });
       const parsed = parseInjectionSpec(await readSpecFile(options.spec));
@@ -55,9 +77,7 @@ export function registerRenderCommand(program: Command): void {
       await mkdir(options.out, { recursive: true, mode: 0o700 });
       for (const file of bundle.files) await writeOutput(options.out, file.name, file.content, file.mode);
       if (spec.delivery.method === 'cloud-init') await writeOutput(options.out, 'user-data', renderCloudInitUserData(bundle), 0o600);
-      process.stdout.write(`Rendered ${bundle.files.length} files for ${spec.vm.name} (${bundle.identity.spiffeId}) into ${options.out}\n`);
-      if (!options.maskSecrets) {
-        process.stdout.write(`Warning: ${path.join(options.out, 'istio-token')} holds a live token for ${spec.mesh.namespace}/${spec.mesh.serviceAccount}.\n`);
-      }
+      const written = [...bundle.files.map((file) => ({ name: file.name, mode: file.mode })), ...(spec.delivery.method === 'cloud-init' ? [{ name: 'user-data', mode: 0o600 }] : [])];
+      printRendered({ out: options.out, vm: spec.vm.name, spiffeId: bundle.identity.spiffeId, files: written, liveToken: options.maskSecrets !== true, identity: `${spec.mesh.namespace}/${spec.mesh.serviceAccount}` }, options.json === true);
     });
 }

@@ -165,6 +165,26 @@ describe('Kubernetes simulator', function () {
     expect((await call('GET', path)).body).to.include({ kind: 'Service' });
   });
 
+  it("answers a SelfSubjectAccessReview by the caller's own rules, names and subresources included", async function () {
+    const token = sim.addUser('reviewer', [
+      { verbs: ['get'], resources: ['configmaps'], namespaces: ['vm-ns'], resourceNames: ['istio-ca-root-cert'] },
+      { verbs: ['create'], resources: ['serviceaccounts/token'], namespaces: ['vm-ns'] },
+    ]);
+    const review = (resourceAttributes: Record<string, string>) =>
+      call('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { token, body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } } });
+    const allowed = await review({ verb: 'get', resource: 'configmaps', namespace: 'vm-ns', name: 'istio-ca-root-cert' });
+    expect(allowed.status).to.equal(201);
+    expect(allowed.body).to.include({ kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1' });
+    expect(allowed.body.spec).to.deep.equal({ resourceAttributes: { verb: 'get', resource: 'configmaps', namespace: 'vm-ns', name: 'istio-ca-root-cert' } });
+    expect((allowed.body.status as { allowed: boolean }).allowed).to.equal(true);
+    expect(((await review({ verb: 'get', resource: 'configmaps', namespace: 'vm-ns', name: 'istio' })).body.status as { allowed: boolean }).allowed).to.equal(false);
+    expect(((await review({ verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: 'vm-ns' })).body.status as { allowed: boolean }).allowed).to.equal(true);
+    expect(((await review({ verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: 'other' })).body.status as { allowed: boolean }).allowed).to.equal(false);
+    const empty = await call('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { token, body: { spec: {} } });
+    expect(empty.status).to.equal(422);
+    expect((await call('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { token: 'nobody', body: { spec: {} } })).status).to.equal(401);
+  });
+
   describe('generic resources', function () {
     const NS = '/api/v1/namespaces';
     const DEPLOYMENTS = '/apis/apps/v1/namespaces/shop/deployments';

@@ -252,6 +252,7 @@ class SimulatorState {
   }
 
   private route(request: SimRequest, body: unknown): SimAnswer {
+    if (request.path === SELF_SUBJECT_ACCESS_REVIEWS) return this.selfSubjectAccessReview(request, body);
     const discovery = request.method === 'GET' ? discoveryDocument(request.path) : undefined;
     if (discovery !== undefined) return { status: 200, body: discovery };
     const target = resolvePath(request.path);
@@ -336,16 +337,7 @@ class SimulatorState {
     const { resource } = target;
     const plural = target.subresource === undefined ? resource.plural : `${resource.plural}/${target.subresource}`;
     const namespace = resource.plural === 'namespaces' ? target.name : target.namespace;
-    const allowed =
-      request.rules === 'all' ||
-      request.rules.some(
-        (rule) =>
-          rule.verbs.includes(verb) &&
-          rule.resources.includes(plural) &&
-          (rule.namespaces === undefined || (namespace !== '' && rule.namespaces.includes(namespace))) &&
-          (rule.resourceNames === undefined || (target.name !== '' && rule.resourceNames.includes(target.name))),
-      );
-    if (allowed) return;
+    if (isAllowed(request.rules, { verb, plural, namespace, name: target.name })) return;
     const ref: ResourceRef & { subresource?: string } = {
       group: resource.group,
       resource: resource.plural,
@@ -353,6 +345,35 @@ class SimulatorState {
       ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
     };
     throw new StatusError(forbidden({ user: request.user, verb, ref, namespace }));
+  }
+
+  /**
+   * SelfSubjectAccessReview (authorization.k8s.io/v1): any authenticated user may ask what it may
+   * do (system:basic-user); the answer echoes the spec with status.allowed, as upstream's
+   * registry/authorization/selfsubjectaccessreview does. API groups are not part of the
+   * simulator's rules, so the group is accepted and not compared.
+   */
+  private selfSubjectAccessReview(request: SimRequest, body: unknown): SimAnswer {
+    if (request.method !== 'POST') throw methodNotAllowed(request);
+    const review = (body ?? {}) as { spec?: { resourceAttributes?: Record<string, unknown>; nonResourceAttributes?: unknown } };
+    const attributes = review.spec?.resourceAttributes;
+    if (attributes === undefined) {
+      const ref = { group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews', name: '', kind: 'SelfSubjectAccessReview' };
+      throw new StatusError(invalid(ref, [{ field: 'spec.resourceAttributes', message: 'Required value: resourceAttributes or nonResourceAttributes is required' }]));
+    }
+    const text = (key: string): string => (typeof attributes[key] === 'string' ? (attributes[key]) : '');
+    const plural = text('subresource') === '' ? text('resource') : `${text('resource')}/${text('subresource')}`;
+    const allowed = isAllowed(request.rules, { verb: text('verb'), plural, namespace: text('namespace'), name: text('name') });
+    return {
+      status: 201,
+      body: {
+        kind: 'SelfSubjectAccessReview',
+        apiVersion: 'authorization.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: review.spec,
+        status: allowed ? { allowed: true, reason: 'RBAC: allowed by the simulator\'s rules' } : { allowed: false },
+      },
+    };
   }
 
   private tokenRequest(namespace: string, serviceAccount: string, body: unknown): SimAnswer {
@@ -426,6 +447,29 @@ class SimulatorState {
       'current-context': context,
     });
   }
+}
+
+const SELF_SUBJECT_ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+
+interface AccessAttributes {
+  verb: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
+function isAllowed(rules: AccessRule[] | 'all', attributes: AccessAttributes): boolean {
+  const { verb, plural, namespace, name } = attributes;
+  return (
+    rules === 'all' ||
+    rules.some(
+      (rule) =>
+        rule.verbs.includes(verb) &&
+        rule.resources.includes(plural) &&
+        (rule.namespaces === undefined || (namespace !== '' && rule.namespaces.includes(namespace))) &&
+        (rule.resourceNames === undefined || (name !== '' && rule.resourceNames.includes(name))),
+    )
+  );
 }
 
 function parseBody(request: SimRequest): unknown {

@@ -196,7 +196,7 @@ class Simulator implements OpenStackSimulator {
     if (this.injectedFailure(service, res)) return;
     const projectId = this.authorize(req, res);
     if (projectId === undefined) return;
-    if (service === 'compute') this.handleCompute(req, res, { path, projectId, computeUrl: `${this.baseUrl}/${match[1]}/${match[2]}/compute/v2.1` });
+    if (service === 'compute') this.handleCompute(req, res, { path, projectId, query: url.searchParams, computeUrl: `${this.baseUrl}/${match[1]}/${match[2]}/compute/v2.1` });
     else this.handleNetwork(res, { path, projectId, query: url.searchParams });
   }
 
@@ -307,9 +307,13 @@ class Simulator implements OpenStackSimulator {
     return undefined;
   }
 
-  private handleCompute(req: IncomingMessage, res: ServerResponse, request: { path: string; projectId: string; computeUrl: string }): void {
+  private handleCompute(req: IncomingMessage, res: ServerResponse, request: { path: string; projectId: string; computeUrl: string; query: URLSearchParams }): void {
     const version = this.negotiateMicroversion(req, res);
     if (version === undefined) return;
+    if (req.method === 'GET' && request.path === '/servers') {
+      this.listServers(res, request);
+      return;
+    }
     const match = /^\/servers\/([^/]+)$/.exec(request.path);
     if (req.method !== 'GET' || match === null) {
       notFoundText(res);
@@ -323,6 +327,17 @@ class Simulator implements OpenStackSimulator {
       return;
     }
     send(res, 200, novaServer(server, { hideAddresses: this.novaHidesAddresses, computeUrl: request.computeUrl }));
+  }
+
+  /** `GET /servers` as Nova answers it: the project's live servers, id, name and links only; `?limit=` honoured. */
+  private listServers(res: ServerResponse, request: { projectId: string; computeUrl: string; query: URLSearchParams }): void {
+    const limit = Number(request.query.get('limit') ?? Number.POSITIVE_INFINITY);
+    const servers = this.options.cloud
+      .listServers()
+      .filter((server) => server.tenantId === request.projectId && server.status !== 'DELETED')
+      .slice(0, Number.isFinite(limit) && limit >= 0 ? limit : undefined)
+      .map((server) => ({ id: server.id, name: server.name, links: [{ rel: 'self', href: `${request.computeUrl}/servers/${server.id}` }] }));
+    send(res, 200, { servers });
   }
 
   /** `OpenStack-API-Version: compute 2.79`; absent means 2.1; beyond the maximum is 406, as Nova answers. */
