@@ -34,9 +34,9 @@ describe('SqliteJobStore on disk', function () {
     await store.close();
   });
 
-  it('sets a busy timeout and creates the schema at version 1 on open', async function () {
+  it('sets a busy timeout and creates the schema at its latest version on open', async function () {
     const store = SqliteJobStore.open({ path: file, busyTimeoutMs: 1_234 });
-    expect(store.schemaVersion()).to.equal(1);
+    expect(store.schemaVersion()).to.equal(2);
     expect(store.busyTimeoutMs()).to.equal(1_234);
     await store.close();
     const db = new DatabaseSync(file);
@@ -44,7 +44,7 @@ describe('SqliteJobStore on disk', function () {
     db.close();
     expect(tables.map((table) => table.name)).to.include.members(['jobs', 'job_log', 'schema_version']);
     const again = SqliteJobStore.open({ path: file, busyTimeoutMs: 1_234 });
-    expect(again.schemaVersion(), 'reopening does not migrate twice').to.equal(1);
+    expect(again.schemaVersion(), 'reopening does not migrate twice').to.equal(2);
     await again.close();
   });
 

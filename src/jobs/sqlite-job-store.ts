@@ -57,6 +57,11 @@ const MIGRATIONS: readonly string[] = [
      line TEXT NOT NULL
    ) STRICT;
    CREATE INDEX job_log_job ON job_log (job_id, seq);`,
+  // The API and the engine list by kind (and state), newest first: without these, a kind filter
+  // walks every job of the state, or every job, before the LIMIT applies.
+  `CREATE INDEX jobs_kind_state ON jobs (kind, state, seq);
+   CREATE INDEX jobs_kind ON jobs (kind, seq);
+   CREATE INDEX jobs_subject_kind ON jobs (subject_key, kind, seq);`,
 ];
 
 /** Oldest claimable job; the NOT EXISTS clause is the per-subject order documented on JobStore. */
@@ -75,12 +80,22 @@ interface JobRow {
   version: number;
 }
 
+interface PendingCreate {
+  job: Job;
+  resolve: (result: CreateJobResult) => void;
+  reject: (error: unknown) => void;
+}
+
+type CreateOutcome = { result: CreateJobResult; error?: undefined } | { result?: undefined; error: AppError };
+
 /**
  * JobStore on Node's built-in SQLite. Every operation is one short synchronous transaction, so a
- * job's state is on disk before the promise resolves, and nothing else runs in between.
+ * job's state is on disk before the promise resolves, and nothing else runs in between; creates
+ * are the one exception, committed in groups (see create()).
  */
 export class SqliteJobStore implements JobStore {
   private readonly statements = new Map<string, StatementSync>();
+  private readonly pendingCreates: PendingCreate[] = [];
 
   private constructor(
     private readonly db: DatabaseSync,
@@ -115,22 +130,58 @@ export class SqliteJobStore implements JobStore {
     return currentSchemaVersion(this.db);
   }
 
+  /**
+   * Group commit: creates arriving in the same turn of the event loop (concurrent notifications
+   * and submissions) share one transaction and so one fsync. Each promise still resolves only
+   * after its row is committed, and a failing create (a reused id) is rolled back alone.
+   */
   create(job: Job): Promise<CreateJobResult> {
-    return run('create', () =>
-      this.inTransaction(() => {
-        const existing =
-          job.idempotencyKey === null
-            ? undefined
-            : this.row('SELECT body, version FROM jobs WHERE kind = ? AND idempotency_key = ?', [job.kind, job.idempotencyKey]);
-        if (existing) return { job: toJob(existing), created: false };
-        if (this.exists(job.id)) throw duplicateJob(job.id);
-        this.statement(
-          `INSERT INTO jobs (id, kind, subject_key, state, idempotency_key, next_attempt_at, created_at, updated_at, version, body)
-           VALUES (:id, :kind, :subjectKey, :state, :idempotencyKey, :nextAttemptAt, :createdAt, :updatedAt, :version, :body)`,
-        ).run({ ...columns(job), kind: job.kind, subjectKey: job.subjectKey, idempotencyKey: job.idempotencyKey, createdAt: job.createdAt });
-        return { job: structuredClone(job), created: true };
-      }),
-    );
+    return new Promise((resolve, reject) => {
+      this.pendingCreates.push({ job: structuredClone(job), resolve, reject });
+      if (this.pendingCreates.length === 1) setImmediate(() => this.commitPendingCreates());
+    });
+  }
+
+  private commitPendingCreates(): void {
+    const batch = this.pendingCreates.splice(0);
+    if (batch.length === 0) return;
+    let outcomes: CreateOutcome[];
+    try {
+      outcomes = guard('create', () => this.inTransaction(() => batch.map(({ job }) => this.createInSavepoint(job))));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    batch.forEach((entry, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.result !== undefined) entry.resolve(outcome.result);
+      else entry.reject(outcome?.error);
+    });
+  }
+
+  private createInSavepoint(job: Job): CreateOutcome {
+    this.db.exec('SAVEPOINT create_job');
+    try {
+      const result = this.insertUnlessPresent(job);
+      this.db.exec('RELEASE create_job');
+      return { result };
+    } catch (error) {
+      this.db.exec('ROLLBACK TO create_job');
+      this.db.exec('RELEASE create_job');
+      return { error: storeError('create', error) };
+    }
+  }
+
+  private insertUnlessPresent(job: Job): CreateJobResult {
+    const existing =
+      job.idempotencyKey === null ? undefined : this.row('SELECT body, version FROM jobs WHERE kind = ? AND idempotency_key = ?', [job.kind, job.idempotencyKey]);
+    if (existing) return { job: toJob(existing), created: false };
+    if (this.exists(job.id)) throw duplicateJob(job.id);
+    this.statement(
+      `INSERT INTO jobs (id, kind, subject_key, state, idempotency_key, next_attempt_at, created_at, updated_at, version, body)
+       VALUES (:id, :kind, :subjectKey, :state, :idempotencyKey, :nextAttemptAt, :createdAt, :updatedAt, :version, :body)`,
+    ).run({ ...columns(job), kind: job.kind, subjectKey: job.subjectKey, idempotencyKey: job.idempotencyKey, createdAt: job.createdAt });
+    return { job, created: true };
   }
 
   get(jobId: string): Promise<Job | null> {
@@ -201,6 +252,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   close(): Promise<void> {
+    // Creates already accepted are committed, not dropped, by a close in the same turn.
+    if (this.db.isOpen) this.commitPendingCreates();
     return run('close', () => {
       if (this.db.isOpen) this.db.close();
     });
@@ -312,17 +365,21 @@ function migrate(db: DatabaseSync): void {
 }
 
 /** Converts SQLite's errors at the adapter's edge; busy and locked databases are worth a retry. */
+function storeError(operation: string, error: unknown): AppError {
+  if (isAppError(error)) return error;
+  const primaryCode = Number((error as { errcode?: unknown }).errcode) & 0xff;
+  return new AppError('INTERNAL', `Job store operation ${operation} failed.`, {
+    cause: error,
+    retryable: primaryCode === SQLITE_BUSY || primaryCode === SQLITE_LOCKED,
+    details: { operation, sqliteCode: (error as { errstr?: unknown }).errstr ?? null },
+  });
+}
+
 function guard<T>(operation: string, work: () => T): T {
   try {
     return work();
   } catch (error) {
-    if (isAppError(error)) throw error;
-    const primaryCode = Number((error as { errcode?: unknown }).errcode) & 0xff;
-    throw new AppError('INTERNAL', `Job store operation ${operation} failed.`, {
-      cause: error,
-      retryable: primaryCode === SQLITE_BUSY || primaryCode === SQLITE_LOCKED,
-      details: { operation, sqliteCode: (error as { errstr?: unknown }).errstr ?? null },
-    });
+    throw storeError(operation, error);
   }
 }
 
