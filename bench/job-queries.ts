@@ -71,7 +71,7 @@ async function timeRequests(route: string): Promise<{ route: string; p50: string
   return { route, p50: summary.p50Ms.toFixed(2), p99: summary.p99Ms.toFixed(2), max: summary.maxMs.toFixed(2), p99Ms: summary.p99Ms };
 }
 
-let results: Awaited<ReturnType<typeof timeRequests>>[] = [];
+const results: Awaited<ReturnType<typeof timeRequests>>[] = [];
 try {
   // Created a thousand at a time: the store commits concurrent creates together.
   for (let first = 0; first < STORED_JOBS; first += 1_000) await Promise.all(Array.from({ length: 1_000 }, (_, offset) => store.create(storedJob(first + offset))));
