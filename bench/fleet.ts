@@ -25,13 +25,16 @@ const { values } = parseArgs({
     repetitions: { type: 'string', default: '3' },
     out: { type: 'string' },
     'max-minutes': { type: 'string', default: '14' },
+    methods: { type: 'string', default: METHODS.join(',') },
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const vmCounts = (values.vms ?? '').split(',').map(Number).sort((a, b) => a - b);
 const repetitions = Number(values.repetitions);
 const budgetMs = Number(values['max-minutes']) * 60_000;
-if (vmCounts.some((count) => !Number.isInteger(count) || count < 1 || count > 50) || !(repetitions >= 1)) {
-  console.error('usage: npm run bench:fleet -- [--vms 10,25,50] [--repetitions 3] [--out FILE] [--max-minutes 14]  (1 to 50 VMs per size)');
+const methods = (values.methods ?? '').split(',') as MethodName[];
+if (vmCounts.some((count) => !Number.isInteger(count) || count < 1 || count > 50) || !(repetitions >= 1) || methods.some((method) => !METHODS.includes(method))) {
+  console.error('usage: npm run bench:fleet -- [--vms 10,25,50] [--repetitions 3] [--methods product,ansible,floor] [--out FILE] [--max-minutes 14] [--cpu-prof-dir DIR]  (1 to 50 VMs per size)');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {
@@ -62,7 +65,7 @@ const runners: Record<MethodName, (context: FleetContext, fleet: readonly FleetV
 /** Every method once at one size; the order rotates, so no method always runs first (cold caches) or last. */
 async function measureRound(context: FleetContext, fleet: readonly FleetVm[], repetition: number): Promise<MethodRun[] | undefined> {
   const runs: MethodRun[] = [];
-  for (const method of METHODS.map((_, index) => METHODS[(index + repetition) % METHODS.length] as MethodName)) {
+  for (const method of methods.map((_, index) => methods[(index + repetition) % methods.length] as MethodName)) {
     if (Date.now() - startedAt > budgetMs) return undefined;
     const run = await runners[method](context, fleet);
     console.log(`repetition ${repetition + 1}/${repetitions}, ${fleet.length} VMs, ${method}: ${(run.wallMs / 1000).toFixed(2)} s wall, ${(run.cpuMs / 1000).toFixed(2)} s CPU`);
@@ -102,6 +105,9 @@ async function prepareContext(lab: Lab, service: ServiceProcess, receiver: Webho
   return context;
 }
 
+const profileDir = values['cpu-prof-dir'];
+// A profile of the service across all its runs, for finding what dominates its time (docs/performance.md).
+const profiling = profileDir === undefined ? {} : { nodeOptions: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] };
 const ansible = ensureAnsible();
 console.log('building the service (npm run build)…');
 await runChecked('npm', ['run', '--silent', 'build'], { cwd: PROJECT_ROOT });
@@ -111,7 +117,7 @@ const receiver = new WebhookReceiver(secret);
 let service: ServiceProcess | undefined;
 try {
   await receiver.start();
-  service = new ServiceProcess({ privateKeyPath: lab.clientKey.privateKeyPath, webhook: { url: receiver.url, secret, deadline: '60s' }, jobConcurrency: maxVms, logLevel: 'info', fromBuild: true });
+  service = new ServiceProcess({ privateKeyPath: lab.clientKey.privateKeyPath, webhook: { url: receiver.url, secret, deadline: '60s' }, jobConcurrency: maxVms, logLevel: 'info', fromBuild: true, ...profiling });
   await service.start();
   console.log(`booting ${maxVms} VMs (not timed)…`);
   const fleet = await bootFleet(lab, maxVms);

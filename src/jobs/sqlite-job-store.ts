@@ -80,22 +80,23 @@ interface JobRow {
   version: number;
 }
 
-interface PendingCreate {
-  job: Job;
-  resolve: (result: CreateJobResult) => void;
+interface PendingWrite {
+  operation: string;
+  work: () => unknown;
+  resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
-type CreateOutcome = { result: CreateJobResult; error?: undefined } | { result?: undefined; error: AppError };
+type WriteOutcome = { value: unknown } | { error: AppError };
 
 /**
  * JobStore on Node's built-in SQLite. Every operation is one short synchronous transaction, so a
  * job's state is on disk before the promise resolves, and nothing else runs in between; creates
- * are the one exception, committed in groups (see create()).
+ * and log appends are committed in groups instead (see create()), still before they resolve.
  */
 export class SqliteJobStore implements JobStore {
   private readonly statements = new Map<string, StatementSync>();
-  private readonly pendingCreates: PendingCreate[] = [];
+  private readonly pendingWrites: PendingWrite[] = [];
 
   private constructor(
     private readonly db: DatabaseSync,
@@ -136,39 +137,44 @@ export class SqliteJobStore implements JobStore {
    * after its row is committed, and a failing create (a reused id) is rolled back alone.
    */
   create(job: Job): Promise<CreateJobResult> {
-    return new Promise((resolve, reject) => {
-      this.pendingCreates.push({ job: structuredClone(job), resolve, reject });
-      if (this.pendingCreates.length === 1) setImmediate(() => this.commitPendingCreates());
+    const copy = structuredClone(job);
+    return this.enqueueWrite('create', () => this.insertUnlessPresent(copy));
+  }
+
+  private enqueueWrite<T>(operation: string, work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ operation, work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => this.commitPendingWrites());
     });
   }
 
-  private commitPendingCreates(): void {
-    const batch = this.pendingCreates.splice(0);
+  private commitPendingWrites(): void {
+    const batch = this.pendingWrites.splice(0);
     if (batch.length === 0) return;
-    let outcomes: CreateOutcome[];
+    let outcomes: WriteOutcome[];
     try {
-      outcomes = guard('create', () => this.inTransaction(() => batch.map(({ job }) => this.createInSavepoint(job))));
+      outcomes = guard(batch[0]?.operation ?? 'write', () => this.inTransaction(() => batch.map((entry) => this.inSavepoint(entry))));
     } catch (error) {
       for (const entry of batch) entry.reject(error);
       return;
     }
     batch.forEach((entry, index) => {
       const outcome = outcomes[index];
-      if (outcome?.result !== undefined) entry.resolve(outcome.result);
+      if (outcome !== undefined && 'value' in outcome) entry.resolve(outcome.value);
       else entry.reject(outcome?.error);
     });
   }
 
-  private createInSavepoint(job: Job): CreateOutcome {
-    this.db.exec('SAVEPOINT create_job');
+  private inSavepoint(entry: PendingWrite): WriteOutcome {
+    this.db.exec('SAVEPOINT grouped_write');
     try {
-      const result = this.insertUnlessPresent(job);
-      this.db.exec('RELEASE create_job');
-      return { result };
+      const value = entry.work();
+      this.db.exec('RELEASE grouped_write');
+      return { value };
     } catch (error) {
-      this.db.exec('ROLLBACK TO create_job');
-      this.db.exec('RELEASE create_job');
-      return { error: storeError('create', error) };
+      this.db.exec('ROLLBACK TO grouped_write');
+      this.db.exec('RELEASE grouped_write');
+      return { error: storeError(entry.operation, error) };
     }
   }
 
@@ -229,18 +235,23 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  /**
+   * Committed with the other writes of the same turn (see create()): 50 installs streaming their
+   * output would otherwise cost one fsync per chunk of output each.
+   */
   appendLog(jobId: string, lines: readonly JobLogLine[]): Promise<void> {
-    return run('appendLog', () =>
-      this.inTransaction(() => {
-        if (!this.exists(jobId)) throw jobNotFound(jobId);
-        const insert = this.statement('INSERT INTO job_log (job_id, at, line) VALUES (?, ?, ?)');
-        for (const line of lines) insert.run(jobId, line.at, line.line);
-        // Deletes everything at or below the newest line that falls outside the tail.
-        this.statement(
-          'DELETE FROM job_log WHERE job_id = :jobId AND seq <= (SELECT seq FROM job_log WHERE job_id = :jobId ORDER BY seq DESC LIMIT 1 OFFSET :keep)',
-        ).run({ jobId, keep: this.logTailLines });
-      }),
-    );
+    const copy = lines.map(({ at, line }) => ({ at, line }));
+    return this.enqueueWrite('appendLog', () => this.insertLogLines(jobId, copy));
+  }
+
+  private insertLogLines(jobId: string, lines: readonly JobLogLine[]): void {
+    if (!this.exists(jobId)) throw jobNotFound(jobId);
+    const insert = this.statement('INSERT INTO job_log (job_id, at, line) VALUES (?, ?, ?)');
+    for (const line of lines) insert.run(jobId, line.at, line.line);
+    // Deletes everything at or below the newest line that falls outside the tail.
+    this.statement(
+      'DELETE FROM job_log WHERE job_id = :jobId AND seq <= (SELECT seq FROM job_log WHERE job_id = :jobId ORDER BY seq DESC LIMIT 1 OFFSET :keep)',
+    ).run({ jobId, keep: this.logTailLines });
   }
 
   readLog(jobId: string): Promise<JobLogLine[]> {
@@ -252,8 +263,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   close(): Promise<void> {
-    // Creates already accepted are committed, not dropped, by a close in the same turn.
-    if (this.db.isOpen) this.commitPendingCreates();
+    // Writes already accepted are committed, not dropped, by a close in the same turn.
+    if (this.db.isOpen) this.commitPendingWrites();
     return run('close', () => {
       if (this.db.isOpen) this.db.close();
     });

@@ -24,6 +24,8 @@ export interface ServiceProcessOptions {
   logLevel?: 'debug' | 'info' | 'warn';
   /** Run the compiled service (dist/, as `npm start` does) instead of the sources through tsx. */
   fromBuild?: boolean;
+  /** Extra Node options for the service, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] to profile it. */
+  nodeOptions?: string[];
 }
 
 /**
@@ -93,7 +95,7 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     const entry = this.options.fromBuild === true ? ['dist/cli/vmsi.js'] : ['--import', 'tsx', 'src/cli/vmsi.ts'];
-    const child = spawn(process.execPath, [...entry, '--config', this.configFile, 'serve'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(this.options.nodeOptions ?? []), ...entry, '--config', this.configFile, 'serve'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let seen = '';
     this.url = await new Promise<string>((resolve, reject) => {
