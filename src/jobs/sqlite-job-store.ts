@@ -91,8 +91,8 @@ type WriteOutcome = { value: unknown } | { error: AppError };
 
 /**
  * JobStore on Node's built-in SQLite. Every operation is one short synchronous transaction, so a
- * job's state is on disk before the promise resolves, and nothing else runs in between; creates
- * and log appends are committed in groups instead (see create()), still before they resolve.
+ * job's state is on disk before the promise resolves, and nothing else runs in between; creates,
+ * saves and log appends are committed in groups instead (see create()), still before they resolve.
  */
 export class SqliteJobStore implements JobStore {
   private readonly statements = new Map<string, StatementSync>();
@@ -205,8 +205,10 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  /** Committed with the other writes of the same turn (see create()): concurrent jobs share fsyncs. */
   save(job: Job): Promise<Job> {
-    return run('save', () => this.inTransaction(() => this.write(job)));
+    const copy = structuredClone(job);
+    return this.enqueueWrite('save', () => this.write(copy));
   }
 
   claimNext(request: ClaimRequest): Promise<Job | null> {
