@@ -24,7 +24,7 @@ const { values } = parseArgs({
     vms: { type: 'string', default: '10,25,50' },
     repetitions: { type: 'string', default: '3' },
     out: { type: 'string' },
-    'max-minutes': { type: 'string', default: '14' },
+    'max-minutes': { type: 'string', default: '20' },
     methods: { type: 'string', default: METHODS.join(',') },
     'cpu-prof-dir': { type: 'string' },
   },
@@ -34,7 +34,7 @@ const repetitions = Number(values.repetitions);
 const budgetMs = Number(values['max-minutes']) * 60_000;
 const methods = (values.methods ?? '').split(',') as MethodName[];
 if (vmCounts.some((count) => !Number.isInteger(count) || count < 1 || count > 50) || !(repetitions >= 1) || methods.some((method) => !METHODS.includes(method))) {
-  console.error('usage: npm run bench:fleet -- [--vms 10,25,50] [--repetitions 3] [--methods product,ansible,floor] [--out FILE] [--max-minutes 14] [--cpu-prof-dir DIR]  (1 to 50 VMs per size)');
+  console.error('usage: npm run bench:fleet -- [--vms 10,25,50] [--repetitions 3] [--methods product,ansible,floor] [--out FILE] [--max-minutes 20] [--cpu-prof-dir DIR]  (1 to 50 VMs per size)');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {
@@ -117,7 +117,7 @@ const receiver = new WebhookReceiver(secret);
 let service: ServiceProcess | undefined;
 try {
   await receiver.start();
-  service = new ServiceProcess({ privateKeyPath: lab.clientKey.privateKeyPath, webhook: { url: receiver.url, secret, deadline: '60s' }, jobConcurrency: maxVms, logLevel: 'info', fromBuild: true, ...profiling });
+  service = new ServiceProcess({ privateKeyPath: lab.clientKey.privateKeyPath, webhook: { url: receiver.url, secret, deadline: '60s' }, jobConcurrency: maxVms, connectDeadline: '90s', logLevel: 'info', fromBuild: true, ...profiling });
   await service.start();
   console.log(`booting ${maxVms} VMs (not timed)…`);
   const fleet = await bootFleet(lab, maxVms);
