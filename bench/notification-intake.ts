@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -20,6 +19,7 @@ import { createLogger } from '../src/log.js';
 import { InMemoryMeshCredentials, StaticResolver } from '../test/support/test-credentials.js';
 import { latencySummary, type LatencySummary } from './support/latency-summary.js';
 import type { HttpLoadPlan, HttpLoadReport } from './support/http-load-worker.js';
+import { operationOf } from './support/tacker-notifications.js';
 
 /**
  * Tacker v2 notifications to the 204, under load: v2 waits for the 204 and never retries, so this
@@ -35,7 +35,6 @@ const WARMUP_NOTIFICATIONS = 2_000;
 const TARGET_PER_SECOND = 2_000;
 const TARGET_P99_MS = 25;
 
-const template = JSON.parse(readFileSync(new URL('../src/tacker/testdata/v2-instantiate-completed.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-bench-intake-'));
 const databaseFile = path.join(dir, 'jobs.sqlite');
 const store = SqliteJobStore.open({ path: databaseFile });
@@ -60,15 +59,8 @@ const server: Server = await new Promise((resolve) => {
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/tacker/notifications/v2`;
 const headers = { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`tacker:${password}`).toString('base64')}`, version: '2.0.0' };
 
-/** Every tenth notification repeats the one before (a duplicate delivery): those must be as cheap. */
-function notifications(prefix: string, count: number): { bodies: string[]; operationOf: string[] } {
-  const operationOf = Array.from({ length: count }, (_, index) => `${prefix}-${index % 10 === 9 ? index - 1 : index}`);
-  const bodies = operationOf.map((opOcc, index) => JSON.stringify({ ...template, id: randomUUID(), vnfLcmOpOccId: opOcc, vnfInstanceId: `vnf-${index % 50}` }));
-  return { bodies, operationOf };
-}
-
-function load(bodies: string[], durationMs: number): Promise<HttpLoadReport> {
-  const plan: HttpLoadPlan = { url, headers, bodies, concurrency: SENDERS, durationMs };
+function load(bodyModule: URL, count: number): Promise<HttpLoadReport> {
+  const plan: HttpLoadPlan = { url, headers, bodyModule: bodyModule.href, count, concurrency: SENDERS, durationMs: LOAD_DURATION_MS };
   const worker = new Worker(new URL('./support/http-load-worker.ts', import.meta.url), { workerData: plan });
   return new Promise((resolve, reject) => {
     worker.once('message', (report: HttpLoadReport) => resolve(report));
@@ -77,20 +69,19 @@ function load(bodies: string[], durationMs: number): Promise<HttpLoadReport> {
 }
 
 /** The durability half of the contract: each operation answered 204 has its job in the file. */
-function missingOperations(operationOf: string[], accepted: number[]): string[] {
+function missingOperations(accepted: number[]): string[] {
   const db = new DatabaseSync(databaseFile, { readOnly: true });
   const stored = new Set((db.prepare("SELECT idempotency_key AS key FROM jobs WHERE kind = 'lcm-event'").all() as Array<{ key: string }>).map((row) => row.key.replace(/:COMPLETED$/, '')));
   db.close();
-  return [...new Set(accepted.map((index) => operationOf[index] ?? ''))].filter((opOcc) => !stored.has(opOcc));
+  return [...new Set(accepted.map((index) => operationOf(index)))].filter((opOcc) => !stored.has(opOcc));
 }
 
 let result: { summary: LatencySummary; perSecond: number; sent: number; serviceMsEach: number; failures: string[]; missing: string[] };
 try {
-  await load(notifications('warmup', WARMUP_NOTIFICATIONS).bodies, LOAD_DURATION_MS);
-  const { bodies, operationOf } = notifications('op', MAX_NOTIFICATIONS);
+  await load(new URL('./support/warmup-notifications.ts', import.meta.url), WARMUP_NOTIFICATIONS);
   // The service thread's busy time per notification: what the intake costs, whatever else loads the machine.
   const busyBefore = performance.eventLoopUtilization();
-  const report = await load(bodies, LOAD_DURATION_MS);
+  const report = await load(new URL('./support/tacker-notifications.ts', import.meta.url), MAX_NOTIFICATIONS);
   const busyMs = performance.eventLoopUtilization(busyBefore).active;
   result = {
     summary: latencySummary(report.latenciesMs),
@@ -98,7 +89,7 @@ try {
     sent: report.latenciesMs.length,
     serviceMsEach: busyMs / report.latenciesMs.length,
     failures: report.failures,
-    missing: missingOperations(operationOf, report.accepted),
+    missing: missingOperations(report.accepted),
   };
 } finally {
   server.closeAllConnections();
