@@ -1,20 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createApp } from '../src/api/app.js';
 import { createServiceMetrics } from '../src/api/metrics.js';
 import { systemClock } from '../src/clock.js';
-import { configSchema } from '../src/config.js';
 import { InjectionService } from '../src/injection/injection-service.js';
 import { JobRunner } from '../src/jobs/job-runner.js';
 import { JOB_STATES, newJob, type Job, type JobKind, type JobState } from '../src/jobs/job.js';
 import { SqliteJobStore } from '../src/jobs/sqlite-job-store.js';
 import { createLogger } from '../src/log.js';
 import { validSpecInput } from '../test/support/spec-fixtures.js';
-import { InMemoryMeshCredentials, StaticResolver } from '../test/support/test-credentials.js';
+import { startBenchApp } from './support/bench-app.js';
 import { latencySummary } from './support/latency-summary.js';
 
 /**
@@ -43,20 +39,8 @@ const runner = new JobRunner({ store, steps: {}, clock: systemClock, logger, con
 const metrics = createServiceMetrics();
 metrics.trackJobStates(store);
 const token = 'bench-token-0123456789abcdef';
-const credentials = new InMemoryMeshCredentials();
-const app = createApp({
-  config: configSchema.parse({}),
-  logger,
-  metrics,
-  render: { credentials, controlPlane: credentials, resolver: new StaticResolver({}), installScript: Buffer.alloc(0), artifactsDir: dir, tokenLifetimeSeconds: 3600, now: Date.now },
-  injections: new InjectionService({ runner, store }),
-  apiTokens: [{ name: 'bench', token, scopes: ['read'] }],
-  readinessChecks: [],
-});
-const server: Server = await new Promise((resolve) => {
-  const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-});
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const app = await startBenchApp(dir, { metrics, injections: new InjectionService({ runner, store }), apiTokens: [{ name: 'bench', token, scopes: ['read'] }] });
+const base = app.baseUrl;
 
 async function timeRequests(route: string): Promise<{ route: string; p50: string; p99: string; max: string; p99Ms: number }> {
   const samples: number[] = [];
@@ -83,8 +67,7 @@ try {
   ];
   for (const route of routes) results.push(await timeRequests(route));
 } finally {
-  server.closeAllConnections();
-  server.close();
+  app.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,22 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { createApp } from '../src/api/app.js';
-import { createServiceMetrics } from '../src/api/metrics.js';
 import { tackerCallbackRouter } from '../src/api/tacker-router.js';
 import { systemClock } from '../src/clock.js';
-import { configSchema } from '../src/config.js';
 import { createLcmEventSteps, type TackerPluginDependencies } from '../src/injection/lcm-event-steps.js';
 import { TackerPlugin } from '../src/injection/tacker-plugin.js';
 import { JobRunner } from '../src/jobs/job-runner.js';
 import { SqliteJobStore } from '../src/jobs/sqlite-job-store.js';
 import { createLogger } from '../src/log.js';
-import { InMemoryMeshCredentials, StaticResolver } from '../test/support/test-credentials.js';
+import { startBenchApp } from './support/bench-app.js';
 import { latencySummary, type LatencySummary } from './support/latency-summary.js';
 import type { HttpLoadPlan, HttpLoadReport } from './support/http-load-worker.js';
 import { operationOf } from './support/tacker-notifications.js';
@@ -43,20 +38,10 @@ const deps = { config: { defaults: {}, profiles: {} }, clock: systemClock } as u
 const runner = new JobRunner({ store, steps: { 'lcm-event': createLcmEventSteps({ ...deps, activeTimeoutMs: 1000 }) }, clock: systemClock, logger, concurrency: 1, stopGraceMs: 0 });
 const plugin = new TackerPlugin({ runner, store, deps });
 const password = 'bench-callback-password';
-const credentials = new InMemoryMeshCredentials();
-const app = createApp({
-  config: configSchema.parse({}),
-  logger,
-  metrics: createServiceMetrics(),
-  render: { credentials, controlPlane: credentials, resolver: new StaticResolver({}), installScript: Buffer.alloc(0), artifactsDir: dir, tokenLifetimeSeconds: 3600, now: Date.now },
-  apiTokens: [],
-  readinessChecks: [],
+const app = await startBenchApp(dir, {
   tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password }), bodyLimitBytes: 1024 * 1024, logger }),
 });
-const server: Server = await new Promise((resolve) => {
-  const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-});
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/tacker/notifications/v2`;
+const url = `${app.baseUrl}/v1/tacker/notifications/v2`;
 const headers = { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`tacker:${password}`).toString('base64')}`, version: '2.0.0' };
 
 function load(bodyModule: URL, count: number): Promise<HttpLoadReport> {
@@ -92,8 +77,7 @@ try {
     missing: missingOperations(report.accepted),
   };
 } finally {
-  server.closeAllConnections();
-  server.close();
+  app.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }
