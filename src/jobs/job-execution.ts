@@ -13,7 +13,7 @@ import {
   type JobState,
   type JsonValue,
 } from './job.js';
-import type { JobStore } from './job-store.js';
+import type { JobLogLine, JobStore } from './job-store.js';
 import { hasAttemptsLeft, nextDelayMs, type StepPolicy } from './retry-policy.js';
 import { runAttempt } from './step-attempt.js';
 import type { StepContext, StepDefinition, StepFinishedEvent } from './step-definition.js';
@@ -212,6 +212,8 @@ function notify(logger: Logger, call: () => void): void {
  */
 class JobLogWriter {
   private pending: Promise<void> = Promise.resolve();
+  private buffered: JobLogLine[] = [];
+  private isWriting = false;
 
   constructor(
     private readonly jobId: string,
@@ -226,11 +228,23 @@ class JobLogWriter {
       .filter((line) => line.length > 0)
       .map((line) => ({ at, line: line.length > MAX_LOG_LINE_CHARS ? `${line.slice(0, MAX_LOG_LINE_CHARS)}…` : line }));
     if (lines.length === 0) return;
-    this.pending = this.pending
-      .then(() => this.deps.store.appendLog(this.jobId, lines))
-      .catch((error: unknown) => {
+    this.buffered.push(...lines);
+    // One write in flight per job: lines that arrive meanwhile go out together in the next one,
+    // so a chatty install costs a few commits instead of one per chunk of output.
+    if (this.isWriting) return;
+    this.isWriting = true;
+    this.pending = this.writeBuffered();
+  }
+
+  private async writeBuffered(): Promise<void> {
+    while (this.buffered.length > 0) {
+      const lines = this.buffered;
+      this.buffered = [];
+      await this.deps.store.appendLog(this.jobId, lines).catch((error: unknown) => {
         this.logger.warn('Job log lines were dropped', { error, lines: lines.length });
       });
+    }
+    this.isWriting = false;
   }
 
   flush(): Promise<void> {

@@ -34,9 +34,9 @@ describe('SqliteJobStore on disk', function () {
     await store.close();
   });
 
-  it('sets a busy timeout and creates the schema at version 1 on open', async function () {
+  it('sets a busy timeout and creates the schema at its latest version on open', async function () {
     const store = SqliteJobStore.open({ path: file, busyTimeoutMs: 1_234 });
-    expect(store.schemaVersion()).to.equal(1);
+    expect(store.schemaVersion()).to.equal(2);
     expect(store.busyTimeoutMs()).to.equal(1_234);
     await store.close();
     const db = new DatabaseSync(file);
@@ -44,7 +44,7 @@ describe('SqliteJobStore on disk', function () {
     db.close();
     expect(tables.map((table) => table.name)).to.include.members(['jobs', 'job_log', 'schema_version']);
     const again = SqliteJobStore.open({ path: file, busyTimeoutMs: 1_234 });
-    expect(again.schemaVersion(), 'reopening does not migrate twice').to.equal(1);
+    expect(again.schemaVersion(), 'reopening does not migrate twice').to.equal(2);
     await again.close();
   });
 
@@ -66,6 +66,33 @@ describe('SqliteJobStore on disk', function () {
     expect((await reader.get(created.id))?.id).to.equal(created.id);
     await writer.close();
     await reader.close();
+  });
+
+  it('commits concurrent creates together, each on disk when its promise resolves, a failing one rolled back alone', async function () {
+    const store = SqliteJobStore.open({ path: file });
+    const reader = new DatabaseSync(file, { readOnly: true });
+    const countRows = (): number => (reader.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+    const first = job();
+    const batch = [store.create(first), store.create(job()), store.create({ ...first, stateReason: 'reused id' }), store.create(job())];
+    expect(countRows(), 'nothing is written before the group commits').to.equal(0);
+    const outcomes = await Promise.allSettled(batch.map((pending) => pending.then((result) => ({ result, rows: countRows() }))));
+    expect(outcomes.map((outcome) => outcome.status)).to.deep.equal(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    for (const outcome of outcomes) if (outcome.status === 'fulfilled') expect(outcome.value.rows, 'a resolved create is readable by another connection').to.equal(3);
+    expect((outcomes[2] as PromiseRejectedResult).reason).to.be.instanceOf(AppError).with.property('code', 'CONFLICT');
+    reader.close();
+    await store.close();
+  });
+
+  it('commits log appends and saves queued in the same turn before close returns', async function () {
+    const store = SqliteJobStore.open({ path: file });
+    const { job: created } = await store.create(job());
+    const pending = [store.appendLog(created.id, [{ at: NOW, line: 'queued' }]), store.save({ ...created, stateReason: 'saved' })];
+    await store.close();
+    await Promise.all(pending);
+    const again = SqliteJobStore.open({ path: file });
+    expect(await again.readLog(created.id)).to.deep.equal([{ at: NOW, line: 'queued' }]);
+    expect((await again.get(created.id))?.stateReason).to.equal('saved');
+    await again.close();
   });
 
   it('refuses a database written by a newer release', async function () {

@@ -58,6 +58,11 @@ const MIGRATIONS: readonly string[] = [
      line TEXT NOT NULL
    ) STRICT;
    CREATE INDEX job_log_job ON job_log (job_id, seq);`,
+  // The API and the engine list by kind (and state), newest first: without these, a kind filter
+  // walks every job of the state, or every job, before the LIMIT applies.
+  `CREATE INDEX jobs_kind_state ON jobs (kind, state, seq);
+   CREATE INDEX jobs_kind ON jobs (kind, seq);
+   CREATE INDEX jobs_subject_kind ON jobs (subject_key, kind, seq);`,
 ];
 
 /** Oldest claimable job; the NOT EXISTS clause is the per-subject order documented on JobStore. */
@@ -76,12 +81,23 @@ interface JobRow {
   version: number;
 }
 
+interface PendingWrite {
+  operation: string;
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type WriteOutcome = { value: unknown } | { error: AppError };
+
 /**
  * JobStore on Node's built-in SQLite. Every operation is one short synchronous transaction, so a
- * job's state is on disk before the promise resolves, and nothing else runs in between.
+ * job's state is on disk before the promise resolves, and nothing else runs in between; creates,
+ * saves and log appends are committed in groups instead (see create()), still before they resolve.
  */
 export class SqliteJobStore implements JobStore {
   private readonly statements = new Map<string, StatementSync>();
+  private readonly pendingWrites: PendingWrite[] = [];
 
   private constructor(
     private readonly db: DatabaseSync,
@@ -116,22 +132,63 @@ export class SqliteJobStore implements JobStore {
     return currentSchemaVersion(this.db);
   }
 
+  /**
+   * Group commit: creates arriving in the same turn of the event loop (concurrent notifications
+   * and submissions) share one transaction and so one fsync. Each promise still resolves only
+   * after its row is committed, and a failing create (a reused id) is rolled back alone.
+   */
   create(job: Job): Promise<CreateJobResult> {
-    return run('create', () =>
-      this.inTransaction(() => {
-        const existing =
-          job.idempotencyKey === null
-            ? undefined
-            : this.row('SELECT body, version FROM jobs WHERE kind = ? AND idempotency_key = ?', [job.kind, job.idempotencyKey]);
-        if (existing) return { job: toJob(existing), created: false };
-        if (this.exists(job.id)) throw duplicateJob(job.id);
-        this.statement(
-          `INSERT INTO jobs (id, kind, subject_key, state, idempotency_key, next_attempt_at, created_at, updated_at, version, body)
-           VALUES (:id, :kind, :subjectKey, :state, :idempotencyKey, :nextAttemptAt, :createdAt, :updatedAt, :version, :body)`,
-        ).run({ ...columns(job), kind: job.kind, subjectKey: job.subjectKey, idempotencyKey: job.idempotencyKey, createdAt: job.createdAt });
-        return { job: structuredClone(job), created: true };
-      }),
-    );
+    const copy = structuredClone(job);
+    return this.enqueueWrite('create', () => this.insertUnlessPresent(copy));
+  }
+
+  private enqueueWrite<T>(operation: string, work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ operation, work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => this.commitPendingWrites());
+    });
+  }
+
+  private commitPendingWrites(): void {
+    const batch = this.pendingWrites.splice(0);
+    if (batch.length === 0) return;
+    let outcomes: WriteOutcome[];
+    try {
+      outcomes = guard(batch[0]?.operation ?? 'write', () => this.inTransaction(() => batch.map((entry) => this.inSavepoint(entry))));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    batch.forEach((entry, index) => {
+      const outcome = outcomes[index];
+      if (outcome !== undefined && 'value' in outcome) entry.resolve(outcome.value);
+      else entry.reject(outcome?.error);
+    });
+  }
+
+  private inSavepoint(entry: PendingWrite): WriteOutcome {
+    this.db.exec('SAVEPOINT grouped_write');
+    try {
+      const value = entry.work();
+      this.db.exec('RELEASE grouped_write');
+      return { value };
+    } catch (error) {
+      this.db.exec('ROLLBACK TO grouped_write');
+      this.db.exec('RELEASE grouped_write');
+      return { error: storeError(entry.operation, error) };
+    }
+  }
+
+  private insertUnlessPresent(job: Job): CreateJobResult {
+    const existing =
+      job.idempotencyKey === null ? undefined : this.row('SELECT body, version FROM jobs WHERE kind = ? AND idempotency_key = ?', [job.kind, job.idempotencyKey]);
+    if (existing) return { job: toJob(existing), created: false };
+    if (this.exists(job.id)) throw duplicateJob(job.id);
+    this.statement(
+      `INSERT INTO jobs (id, kind, subject_key, state, idempotency_key, next_attempt_at, created_at, updated_at, version, body)
+       VALUES (:id, :kind, :subjectKey, :state, :idempotencyKey, :nextAttemptAt, :createdAt, :updatedAt, :version, :body)`,
+    ).run({ ...columns(job), kind: job.kind, subjectKey: job.subjectKey, idempotencyKey: job.idempotencyKey, createdAt: job.createdAt });
+    return { job, created: true };
   }
 
   get(jobId: string): Promise<Job | null> {
@@ -149,8 +206,10 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  /** Committed with the other writes of the same turn (see create()): concurrent jobs share fsyncs. */
   save(job: Job): Promise<Job> {
-    return run('save', () => this.inTransaction(() => this.write(job)));
+    const copy = structuredClone(job);
+    return this.enqueueWrite('save', () => this.write(copy));
   }
 
   claimNext(request: ClaimRequest): Promise<Job | null> {
@@ -179,18 +238,23 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  /**
+   * Committed with the other writes of the same turn (see create()): 50 installs streaming their
+   * output would otherwise cost one fsync per chunk of output each.
+   */
   appendLog(jobId: string, lines: readonly JobLogLine[]): Promise<void> {
-    return run('appendLog', () =>
-      this.inTransaction(() => {
-        if (!this.exists(jobId)) throw jobNotFound(jobId);
-        const insert = this.statement('INSERT INTO job_log (job_id, at, line) VALUES (?, ?, ?)');
-        for (const line of lines) insert.run(jobId, line.at, line.line);
-        // Deletes everything at or below the newest line that falls outside the tail.
-        this.statement(
-          'DELETE FROM job_log WHERE job_id = :jobId AND seq <= (SELECT seq FROM job_log WHERE job_id = :jobId ORDER BY seq DESC LIMIT 1 OFFSET :keep)',
-        ).run({ jobId, keep: this.logTailLines });
-      }),
-    );
+    const copy = lines.map(({ at, line }) => ({ at, line }));
+    return this.enqueueWrite('appendLog', () => this.insertLogLines(jobId, copy));
+  }
+
+  private insertLogLines(jobId: string, lines: readonly JobLogLine[]): void {
+    if (!this.exists(jobId)) throw jobNotFound(jobId);
+    const insert = this.statement('INSERT INTO job_log (job_id, at, line) VALUES (?, ?, ?)');
+    for (const line of lines) insert.run(jobId, line.at, line.line);
+    // Deletes everything at or below the newest line that falls outside the tail.
+    this.statement(
+      'DELETE FROM job_log WHERE job_id = :jobId AND seq <= (SELECT seq FROM job_log WHERE job_id = :jobId ORDER BY seq DESC LIMIT 1 OFFSET :keep)',
+    ).run({ jobId, keep: this.logTailLines });
   }
 
   readLog(jobId: string): Promise<JobLogLine[]> {
@@ -210,6 +274,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   close(): Promise<void> {
+    // Writes already accepted are committed, not dropped, by a close in the same turn.
+    if (this.db.isOpen) this.commitPendingWrites();
     return run('close', () => {
       if (this.db.isOpen) this.db.close();
     });
@@ -321,17 +387,21 @@ function migrate(db: DatabaseSync): void {
 }
 
 /** Converts SQLite's errors at the adapter's edge; busy and locked databases are worth a retry. */
+function storeError(operation: string, error: unknown): AppError {
+  if (isAppError(error)) return error;
+  const primaryCode = Number((error as { errcode?: unknown }).errcode) & 0xff;
+  return new AppError('INTERNAL', `Job store operation ${operation} failed.`, {
+    cause: error,
+    retryable: primaryCode === SQLITE_BUSY || primaryCode === SQLITE_LOCKED,
+    details: { operation, sqliteCode: (error as { errstr?: unknown }).errstr ?? null },
+  });
+}
+
 function guard<T>(operation: string, work: () => T): T {
   try {
     return work();
   } catch (error) {
-    if (isAppError(error)) throw error;
-    const primaryCode = Number((error as { errcode?: unknown }).errcode) & 0xff;
-    throw new AppError('INTERNAL', `Job store operation ${operation} failed.`, {
-      cause: error,
-      retryable: primaryCode === SQLITE_BUSY || primaryCode === SQLITE_LOCKED,
-      details: { operation, sqliteCode: (error as { errstr?: unknown }).errstr ?? null },
-    });
+    throw storeError(operation, error);
   }
 }
 

@@ -107,8 +107,11 @@ export interface ParseNotificationOptions {
 const WHAT = 'Tacker notification';
 
 /** Reads one notification body; throws INVALID_REQUEST listing every problem when it is malformed. */
+/** Built once: constructing a zod schema costs more than parsing with it, and this runs per notification. */
+const notificationTypeSchema = z.looseObject({ notificationType: z.string().min(1) });
+
 export function parseLcmNotification(body: unknown, options: ParseNotificationOptions = {}): LcmNotificationParseResult {
-  const { notificationType } = parseOrThrow(z.looseObject({ notificationType: z.string().min(1) }), body, WHAT);
+  const { notificationType } = parseOrThrow(notificationTypeSchema, body, WHAT);
   if (notificationType === LCM_NOTIFICATION_TYPE) {
     return { kind: 'lcm-op-occ', notification: normalizeOperationOccurrence(parseOrThrow(envelopeSchema, body, WHAT), options.apiVersion) };
   }

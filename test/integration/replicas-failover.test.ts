@@ -92,7 +92,7 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
         // Twenty VMs boot on a shared, loaded test host: sshd may take minutes to answer its first handshake.
         connectDeadline: '5m',
         // Fewer slots than VMs, so installs are still queued and running once every notification is in.
-        concurrency: 3,
+        jobConcurrency: 3,
         extraConfig: (dataDir) => ({
           store: { kind: 'postgres', url, lease: LEASE, replicaName: `replica-${index}`, poolSize: 6 },
           registry: { kind: 'file', dir: registryDir },

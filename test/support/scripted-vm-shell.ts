@@ -40,6 +40,8 @@ function replyFor(argv: string[]): { exitCode: number; stdout: string[] } {
     const mode = argv.includes('remove') ? 'removed' : 'installed';
     return { exitCode: 0, stdout: ['vmsi: done', `VMSI-RESULT {"status":"${mode}","changed":true,"spiffeId":"spiffe://cluster.local/ns/vm-ns/sa/vm-sa","reason":""}`] };
   }
+  // The verify step's one command of labelled answers (src/injection/sidecar-checks.ts).
+  if (argv.includes('vmsi-verify')) return { exitCode: 0, stdout: ['active=active', 'enabled=enabled', 'readiness=200', 'certificate=absent'] };
   if (joined.includes('is-active')) return { exitCode: 0, stdout: ['active'] };
   if (joined.includes('is-enabled')) return { exitCode: 0, stdout: ['enabled'] };
   if (joined.includes('healthz/ready')) return { exitCode: 0, stdout: ['200'] };

@@ -19,7 +19,13 @@ export interface ServiceProcessOptions {
   extraConfig?: (dataDir: string) => Record<string, unknown>;
   identities?: Array<{ namespace: string; serviceAccount: string }>;
   /** jobs.concurrency (default 8). */
-  concurrency?: number;
+  jobConcurrency?: number;
+  /** log.level (default debug, which the tests' run log wants). */
+  logLevel?: 'debug' | 'info' | 'warn';
+  /** Run the compiled service (dist/, as `npm start` does) instead of the sources through tsx. */
+  fromBuild?: boolean;
+  /** Extra Node options for the service, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] to profile it. */
+  nodeOptions?: string[];
 }
 
 /**
@@ -64,9 +70,9 @@ export class ServiceProcess {
   private config(): Record<string, unknown> {
     const config: Record<string, unknown> = {
       dataDir: this.dataDir,
-      log: { level: 'debug' },
+      log: { level: this.options.logLevel ?? 'debug' },
       http: { host: '127.0.0.1', port: this.options.port ?? 0 },
-      jobs: { concurrency: this.options.concurrency ?? 8, connectDeadline: this.options.connectDeadline ?? '40s', commandTimeout: '3m' },
+      jobs: { concurrency: this.options.jobConcurrency ?? 8, connectDeadline: this.options.connectDeadline ?? '40s', commandTimeout: '3m' },
     };
     Object.assign(config, this.options.extraConfig?.(this.dataDir) ?? {});
     const webhook = this.options.webhook;
@@ -82,8 +88,14 @@ export class ServiceProcess {
     return this.output;
   }
 
+  /** The service's process id once started, e.g. to meter its CPU and memory. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/vmsi.ts', '--config', this.configFile, 'serve'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = this.options.fromBuild === true ? ['dist/cli/vmsi.js'] : ['--import', 'tsx', 'src/cli/vmsi.ts'];
+    const child = spawn(process.execPath, [...(this.options.nodeOptions ?? []), ...entry, '--config', this.configFile, 'serve'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let seen = '';
     this.url = await new Promise<string>((resolve, reject) => {
