@@ -2,7 +2,7 @@ import { AppError } from '../errors.js';
 import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
 import type { Clock } from '../clock.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
-import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
+import { retryPolicy, type StepPolicy } from '../retry/retry-policy.js';
 import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';
 import type { MeshRegistry, RegisteredWorkloadEntry } from '../mesh/mesh-registry.js';
 import { buildWorkloadEntry, buildWorkloadGroup, workloadEntryName } from '../mesh/workload-objects.js';

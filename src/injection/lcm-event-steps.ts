@@ -3,7 +3,7 @@ import type { TackerConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { InjectionSpec } from '../injection-spec.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
-import { retryPolicy } from '../jobs/retry-policy.js';
+import { retryPolicy } from '../retry/retry-policy.js';
 import type { StepContext, StepDefinition } from '../jobs/step-definition.js';
 import { waitUntilActive, type AddressPreference, type ServerDirectory } from '../openstack/server-directory.js';
 import { intentsFromNotification, intentsFromOpOcc, type LcmIntent, type OpOccIntentDecision } from '../tacker/lcm-intents.js';

@@ -18,7 +18,7 @@ import {
 } from './job-runner.js';
 import type { ClaimRequest, CreateJobResult, JobListFilter, JobLogLine, JobStore } from './job-store.js';
 import { ManualClock } from './manual-clock.js';
-import type { StepPolicy } from './retry-policy.js';
+import type { StepPolicy } from '../retry/retry-policy.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
 
 const NOW = Date.UTC(2026, 4, 1, 10);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { AppError, isAppError, type FieldProblem } from '../errors.js';
-import { parseRetryAfter } from '../notify/webhook-notifier.js';
+import { parseRetryAfter } from '../retry/retry-policy.js';
 import { formatZodProblems } from '../validation.js';
 import { identifierSchema, isRecord, type TackerApiVersion } from './sol003-fields.js';
 import type { LccnSubscriptionRequest } from './subscription-request.js';

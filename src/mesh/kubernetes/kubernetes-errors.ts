@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '../../retry/retry-policy.js';
 import { ApiException } from '@kubernetes/client-node';
 import { AppError, type ErrorCode, type FieldProblem } from '../../errors.js';
 import { redactText } from '../../log.js';
@@ -60,8 +61,7 @@ function codeFor(status: number, fallback: ErrorCode): ErrorCode {
 }
 
 function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
-  const seconds = Number(headers?.['retry-after']);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+  return parseRetryAfter(headers?.['retry-after'], Date.now());
 }
 
 /** undici's fetch rejects with `TypeError: fetch failed` (cause: ECONNREFUSED, UND_ERR_SOCKET, …) or an abort. */
