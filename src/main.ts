@@ -13,7 +13,8 @@ import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { CertificateRenewal } from './injection/certificate-renewal.js';
 import { orchestratorEventsRouter } from './api/orchestrator-events-router.js';
 import { orchestratorRouter } from './api/orchestrator-router.js';
-import { SqliteInjectionEventStore, type InjectionEventStore } from './orchestrator/injection-event-store.js';
+import type { InjectionEventStore } from './orchestrator/injection-event-store.js';
+import { SqliteInjectionEventStore } from './orchestrator/sqlite-injection-event-store.js';
 import { OrchestratorService } from './orchestrator/orchestrator-service.js';
 import { createOrchestratorSteps, type OrchestratorDependencies } from './orchestrator/orchestrator-steps.js';
 import { InjectionService } from './injection/injection-service.js';
@@ -34,6 +35,8 @@ import { systemResolver, type RenderDependencies } from './render/render-injecti
 import { FileSecretResolver } from './secrets/file-secret-resolver.js';
 import { FileHostKeyStore } from './ssh/file-host-key-store.js';
 import { Ssh2VmShell } from './ssh/ssh2-vm-shell.js';
+import { sshBundleDelivery } from './ssh/deliver-bundle.js';
+import { IstioCaClient } from './mesh/istio-ca/istio-ca-client.js';
 import type { Router } from 'express';
 import type { JsonWebKey } from 'node:crypto';
 import type { CallbackAuthenticator } from './api/callback-auth.js';
@@ -46,6 +49,7 @@ import type { JobStore } from './jobs/job-store.js';
 import type { StepDefinition, StepDefinitions } from './jobs/step-definition.js';
 import { createOpenStackClients } from './openstack/openstack-config.js';
 import { TackerClient } from './tacker/tacker-client.js';
+import { TackerVnfLifecycle } from './tacker/tacker-vnf-lifecycle.js';
 import type { CallbackAuthentication } from './tacker/subscription-request.js';
 
 export interface RunningService {
@@ -206,6 +210,7 @@ async function injectedMembers(store: JobStore, vnfInstanceId: string): Promise<
 
 interface TackerWiring {
   deps: TackerPluginDependencies;
+  client: (apiVersion: TackerApiVersion) => Promise<TackerClient>;
   steps: StepDefinition[];
 }
 
@@ -252,7 +257,7 @@ async function tackerWiring(config: Config, logger: Logger, store: JobStore, ser
     activeTimeoutMs: durationToMs(openstack.activeTimeout),
     clock: systemClock,
   };
-  return { deps, steps: createLcmEventSteps(deps) };
+  return { deps, client: tackerClient, steps: createLcmEventSteps(deps) };
 }
 
 async function vmJobSteps(config: Config, logger: Logger, metrics: ServiceMetrics, notifier: Notifier | undefined): Promise<StepDefinitions> {
@@ -263,6 +268,7 @@ async function vmJobSteps(config: Config, logger: Logger, metrics: ServiceMetric
   return createInjectionSteps({
     render: await renderDependencies(config, logger),
     shell,
+    delivery: sshBundleDelivery,
     registry: await meshRegistryOf(config, logger),
     ...(notifier === undefined ? {} : { notifier }),
     remoteBundleDir: config.ssh.remoteBundleDir,
@@ -283,6 +289,7 @@ function istioCaSettings(config: Config, logger: Logger): IstioCaSettings {
     validitySeconds: Math.round(durationToMs(istioCa.certificateValidity) / 1000),
     callTimeoutMs: durationToMs(istioCa.callTimeout),
     logger,
+    connect: (connection) => new IstioCaClient(connection),
   };
 }
 
@@ -341,7 +348,7 @@ async function orchestratorParts(config: Config, store: JobStore, tacker: Tacker
     cluster: new KubernetesClusterObjects({ kubeConfig: await kubeConfigOf(config), requestTimeoutMs: durationToMs(config.kubernetes?.requestTimeout ?? '30s') }),
     tacker: async () => {
       if (tacker === undefined) throw new AppError('INVALID_CONFIG', 'VM microservices need the tacker and openstack sections: the orchestrator creates VNFs through Tacker.');
-      return tacker.deps.tacker('v2');
+      return new TackerVnfLifecycle(await tacker.client('v2'));
     },
     events,
     reinject: (failedJobId, idempotencyKey) => reinject(store, injection(), { failedJobId, idempotencyKey }),

@@ -9,7 +9,7 @@ import type { HostKeyStore } from './host-key-store.js';
 import { HostKeyVerifier } from './host-key-verifier.js';
 import { forwardThrough, openHop, type Hop, type KeepaliveSettings, type OpenHop } from './ssh2-connection.js';
 import { Ssh2VmSession } from './ssh2-vm-session.js';
-import type { ConnectOptions, SshEndpoint, SshTarget, VmSession, VmShell } from './vm-shell.js';
+import type { ConnectOptions, SshEndpoint, SshTarget, VmSession, VmShell } from '../injection/vm-shell.js';
 
 export interface Ssh2VmShellOptions {
   secrets: SecretResolver;
