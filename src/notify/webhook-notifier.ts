@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from '../clock.js';
+import { describeTransportError, isRetryableStatus } from '../http/http-client-errors.js';
 import { assertValidRetryPolicy, decideRetry, parseRetryAfter, type RetryPolicy } from '../retry/retry-policy.js';
 import type { DeliveryReport, InjectionEvent, Notifier, NotifyOptions } from './notifier.js';
 
@@ -17,7 +18,6 @@ export const SIGNATURE_HEADER = 'x-vmsi-signature';
 export const TIMESTAMP_HEADER = 'x-vmsi-timestamp';
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
 const SIGNATURE = /^sha256=([0-9a-f]{64})$/i;
-const RETRYABLE_STATUS = new Set([408, 429]);
 
 /** Capped exponential backoff without jitter; the deadline, not a count, ends the retries. */
 export const DEFAULT_WEBHOOK_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
@@ -120,7 +120,7 @@ export class WebhookNotifier implements Notifier {
       return classifyResponse(response, this.clock.now());
     } catch (error) {
       if (run.signal?.aborted) return { kind: 'aborted', error: 'aborted' };
-      return { kind: 'retry', error: timeout.aborted ? 'timeout' : describeFetchError(error) };
+      return { kind: 'retry', error: timeout.aborted ? 'timeout' : describeTransportError(error) };
     }
   }
 
@@ -174,20 +174,11 @@ function recordAttempt(report: DeliveryReport, result: AttemptResult): void {
 function classifyResponse(response: Response, nowMs: number): AttemptResult {
   const { status } = response;
   if (status >= 200 && status < 300) return { kind: 'delivered', status };
-  if (RETRYABLE_STATUS.has(status) || status >= 500) {
+  if (isRetryableStatus(status)) {
     const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), nowMs);
     return retryAfterMs === undefined ? { kind: 'retry', status, error: `HTTP ${status}` } : { kind: 'retry', status, error: `HTTP ${status}`, retryAfterMs };
   }
   return { kind: 'rejected', status, error: `HTTP ${status}` };
-}
-
-/** undici wraps the socket error (ECONNREFUSED, ENOTFOUND, …) in `cause`; the errno is what an operator needs. */
-function describeFetchError(error: unknown): string {
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  const code = (cause as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : 'unknown error';
 }
 
 function parseWebhookUrl(value: string): URL {
