@@ -1,6 +1,42 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+
+/**
+ * Ports and adapters (DESIGN.md §2, docs/architecture.md): the core declares ports and never
+ * imports an adapter, a transport library or the composition root. Adapters that sit in a core
+ * folder (a SQLite store, the file registry) are listed in ADAPTERS_IN_CORE_FOLDERS and are not core.
+ */
+const CORE = ['src/injection/**/*.ts', 'src/orchestrator/**/*.ts', 'src/jobs/**/*.ts', 'src/render/**/*.ts', 'src/mesh/*.ts', 'src/retry/**/*.ts'];
+const ADAPTERS_IN_CORE_FOLDERS = [
+  'src/jobs/sqlite-job-store.ts',
+  'src/orchestrator/kubernetes-cluster-objects.ts',
+  'src/orchestrator/sqlite-injection-event-store.ts',
+  'src/mesh/file-mesh-registry.ts',
+  'src/mesh/file-mesh-credentials.ts',
+];
+const ADAPTER_MODULES = [
+  '**/ssh/**',
+  '**/api/**',
+  '**/cli/**',
+  '**/main.js',
+  // The ServerDirectory port (and the address choice on its data) sits with the OpenStack adapters it abstracts.
+  '**/openstack/**',
+  '!**/openstack/server-directory.js',
+  '**/secrets/file-*',
+  '**/notify/webhook-notifier.js',
+  '**/mesh/kubernetes/**',
+  '**/mesh/istio-ca/**',
+  '**/mesh/file-mesh-*',
+  '**/tacker/tacker-client.js',
+  '**/tacker/tacker-vnf-lifecycle.js',
+  '**/tacker/subscription*',
+  '**/jobs/sqlite-job-store.js',
+  '**/orchestrator/kubernetes-cluster-objects.js',
+  '**/orchestrator/sqlite-injection-event-store.js',
+];
+const TRANSPORT_PACKAGES = ['express', 'ssh2', '@kubernetes/client-node', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'node:sqlite', 'node:http', 'node:https'];
+
 // Limits follow STYLE.md (Pepr's): small functions, shallow nesting, few parameters, no floating promises.
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'plugin-manifest/**'] },
@@ -15,6 +51,19 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/explicit-function-return-type': ['error', { allowExpressions: true, allowTypedFunctionExpressions: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: CORE,
+    ignores: [...ADAPTERS_IN_CORE_FOLDERS, '**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: TRANSPORT_PACKAGES.map((name) => ({ name, message: 'The core depends on ports; the transport belongs in an adapter.' })),
+          patterns: [{ group: ADAPTER_MODULES, message: 'The core imports no adapter: declare a port in the core and let main.ts wire the adapter.' }],
+        },
+      ],
     },
   },
   {

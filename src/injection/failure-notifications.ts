@@ -3,7 +3,7 @@ import { parseInjectionSpec } from '../injection-spec.js';
 import type { Job, JsonValue } from '../jobs/job.js';
 import type { JobRunner, JobTransitionEvent } from '../jobs/job-runner.js';
 import type { JobStore } from '../jobs/job-store.js';
-import { retryPolicy } from '../jobs/retry-policy.js';
+import { retryPolicy } from '../retry/retry-policy.js';
 import type { StepDefinition } from '../jobs/step-definition.js';
 import type { Logger } from '../log.js';
 import { injectionEventId, type Notifier } from '../notify/notifier.js';

@@ -2,7 +2,7 @@ import { AppError } from '../errors.js';
 import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
 import type { Clock } from '../clock.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
-import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
+import { retryPolicy, type StepPolicy } from '../retry/retry-policy.js';
 import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';
 import type { MeshRegistry, RegisteredWorkloadEntry } from '../mesh/mesh-registry.js';
 import { buildWorkloadEntry, buildWorkloadGroup, workloadEntryName } from '../mesh/workload-objects.js';
@@ -10,8 +10,8 @@ import type { Notifier } from '../notify/notifier.js';
 import type { InjectionBundle } from '../render/injection-bundle.js';
 import { INSTALL_SCRIPT_NAME } from '../render/injection-bundle.js';
 import { renderInjection, renderInjectionWithToken, type RenderDependencies, type RenderedInjection } from '../render/render-injection.js';
-import { deliverBundle, removeBundle, runInstallScript, type InstallMode, type InstallResult, type RemoteStepOptions } from '../ssh/deliver-bundle.js';
-import type { VmSession, VmShell } from '../ssh/vm-shell.js';
+import type { BundleDelivery, InstallMode, InstallResult, RemoteStepOptions } from './bundle-delivery.js';
+import type { VmSession, VmShell } from './vm-shell.js';
 import { sshTargetOf } from './injection-target.js';
 import { buildOutcomeEvent, expectedSpiffeIdOf } from './injection-events.js';
 import { verifySidecar } from './sidecar-checks.js';
@@ -20,6 +20,8 @@ import { issueWorkloadCertificate, type IstioCaSettings } from './workload-certi
 export interface InjectionStepDependencies {
   render: RenderDependencies;
   shell: VmShell;
+  /** Carries the bundle over the shell's session and runs the install script (the SSH adapter's sshBundleDelivery). */
+  delivery: BundleDelivery;
   registry: MeshRegistry;
   notifier?: Notifier;
   /** For specs with `certificates: istio-ca`. */
@@ -122,13 +124,13 @@ async function runBundle(context: StepContext, deps: InjectionStepDependencies, 
   const options = { timeoutMs: deps.commandTimeoutMs, onLine: (_stream: 'stdout' | 'stderr', line: string) => context.appendLog(line) };
   return withSession(context, deps, connectDeadline(context, deps), async (session) => {
     try {
-      await deliverBundle(session, bundle, remoteDir, options);
+      await deps.delivery.deliver(session, bundle, remoteDir, options);
       const prepared = beforeInstall === undefined ? {} : await beforeInstall(session, remoteDir, options);
-      const result: InstallResult = await runInstallScript(session, remoteDir, mode, options);
+      const result: InstallResult = await deps.delivery.runInstallScript(session, remoteDir, mode, options);
       return { hostKeyFingerprint: session.hostKeyFingerprint, ...prepared, result: { ...result } };
     } finally {
       // The bundle holds a live token: it never outlives the run, whatever the outcome.
-      await removeBundle(session, remoteDir).catch(() => undefined);
+      await deps.delivery.remove(session, remoteDir).catch(() => undefined);
     }
   });
 }
@@ -159,7 +161,7 @@ function certificateRoundTrip(context: StepContext, deps: InjectionStepDependenc
   const settings = deps.istioCa;
   if (settings === undefined) throw new AppError('INTERNAL', 'certificates istio-ca needs the mesh.istioCa settings wired.');
   return async (session, remoteDir, options) => {
-    const certificate = await issueWorkloadCertificate(session, remoteDir, rendered, { settings, options, signal: context.signal });
+    const certificate = await issueWorkloadCertificate({ session, delivery: deps.delivery, remoteDir }, rendered, { settings, options, signal: context.signal });
     context.appendLog(`certificate: istiod signed ${certificate.spiffeId} for the key made on the VM (serial ${certificate.serialNumber}, valid until ${certificate.notAfter})`);
     return { certificate: { ...certificate } };
   };

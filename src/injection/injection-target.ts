@@ -1,6 +1,6 @@
 import type { InjectionSpec } from '../injection-spec.js';
 import { AppError } from '../errors.js';
-import type { SshEndpoint, SshTarget } from '../ssh/vm-shell.js';
+import type { SshEndpoint, SshTarget } from './vm-shell.js';
 
 /** One job at a time per VM: the Nova server id when known, else the address. */
 export function subjectKeyOf(spec: InjectionSpec): string {

@@ -3,13 +3,13 @@ import type { TackerConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { InjectionSpec } from '../injection-spec.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
-import { retryPolicy } from '../jobs/retry-policy.js';
+import { retryPolicy } from '../retry/retry-policy.js';
 import type { StepContext, StepDefinition } from '../jobs/step-definition.js';
 import { waitUntilActive, type AddressPreference, type ServerDirectory } from '../openstack/server-directory.js';
 import { intentsFromNotification, intentsFromOpOcc, type LcmIntent, type OpOccIntentDecision } from '../tacker/lcm-intents.js';
 import { MESH_PARAMETERS_KEY, resolveMeshParameters } from '../tacker/mesh-parameters.js';
 import type { NormalizedLcmNotification } from '../tacker/sol003-notification.js';
-import type { TackerClient } from '../tacker/tacker-client.js';
+import type { TackerLcmReader } from './tacker-lcm-reader.js';
 import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
 import type { SubmitResult } from './injection-service.js';
 import { buildTackerVmSpec } from './tacker-vm-spec.js';
@@ -17,7 +17,7 @@ import { buildTackerVmSpec } from './tacker-vm-spec.js';
 export type TackerApiVersion = 'v1' | 'v2';
 
 export interface TackerPluginDependencies {
-  tacker: (apiVersion: TackerApiVersion) => Promise<TackerClient>;
+  tacker: (apiVersion: TackerApiVersion) => Promise<TackerLcmReader>;
   servers: ServerDirectory;
   submit: (kind: 'inject' | 'remove', spec: InjectionSpec, idempotencyKey: string, context: JsonObject) => Promise<SubmitResult>;
   injectedSpec: (serverId: string) => Promise<InjectionSpec | undefined>;
@@ -70,7 +70,7 @@ export function handleIntent(intent: LcmIntent, sources: IntentSources, deps: Ta
   return intent.action === 'inject' ? injectIntent(intent, sources, deps) : removeIntent(intent, sources, deps);
 }
 
-async function vnfInstanceOf(client: TackerClient, vnfInstanceId: string): Promise<NormalizedVnfInstance | undefined> {
+async function vnfInstanceOf(client: TackerLcmReader, vnfInstanceId: string): Promise<NormalizedVnfInstance | undefined> {
   try {
     return await client.getVnfInstance(vnfInstanceId);
   } catch (error) {

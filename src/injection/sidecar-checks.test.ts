@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { parseInjectionSpec } from '../injection-spec.js';
-import type { ExecOptions, ExecResult, VmSession } from '../ssh/vm-shell.js';
+import type { ExecOptions, ExecResult, VmSession } from './vm-shell.js';
 import { validSpecInput } from '../../test/support/spec-fixtures.js';
 import { rejection } from '../../test/support/app-error-assertions.js';
 import { verifySidecar } from './sidecar-checks.js';

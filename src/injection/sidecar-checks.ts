@@ -1,7 +1,7 @@
 import { AppError } from '../errors.js';
 import type { InjectionSpec } from '../injection-spec.js';
 import type { JsonObject } from '../jobs/job.js';
-import type { VmSession } from '../ssh/vm-shell.js';
+import type { VmSession } from './vm-shell.js';
 import { needsSudo } from './injection-target.js';
 import { hasUriSan } from './workload-certificate.js';
 

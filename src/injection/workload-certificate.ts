@@ -1,12 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { IstioCaClient } from '../mesh/istio-ca/istio-ca-client.js';
 import { splitHostPort } from '../network-address.js';
 import { CERT_CHAIN_FILE_NAME } from '../render/injection-bundle.js';
 import type { RenderedInjection } from '../render/render-injection.js';
-import { requestSigningOnVm, writeBundleFile, type RemoteStepOptions } from '../ssh/deliver-bundle.js';
-import type { VmSession } from '../ssh/vm-shell.js';
+import type { BundleDelivery, RemoteStepOptions } from './bundle-delivery.js';
+import type { VmSession } from './vm-shell.js';
 
 /** How this service reaches istiod's CA (config `mesh.istioCa`). */
 export interface IstioCaSettings {
@@ -17,6 +16,31 @@ export interface IstioCaSettings {
   validitySeconds: number;
   callTimeoutMs: number;
   logger?: Logger;
+  /** Opens a client of istiod's CA (the gRPC adapter, src/mesh/istio-ca/istio-ca-client.ts). */
+  connect: (connection: CertificateAuthorityConnection) => CertificateAuthority;
+}
+
+export interface CertificateAuthorityConnection {
+  /** `host:port` of istiod's CA. */
+  address: string;
+  /** The mesh root certificate (PEM); istiod's serving certificate must chain to it. */
+  rootCertificatePem: string;
+  servername?: string;
+  callTimeoutMs: number;
+  logger?: Logger;
+}
+
+/** Port: istiod's CreateCertificate, as pilot-agent calls it. */
+export interface CertificateAuthority {
+  createCertificate(input: { csrPem: string; validitySeconds: number; token: string; clusterId?: string; signal?: AbortSignal }): Promise<{ certChain: string[]; rootCertificates: string[] }>;
+  close(): void;
+}
+
+/** Where the CSR round trip runs: the open session, how bundles reach it, and the bundle's folder. */
+export interface RemoteBundle {
+  session: VmSession;
+  delivery: BundleDelivery;
+  remoteDir: string;
 }
 
 /** What the job records of the certificate: public facts only. */
@@ -83,16 +107,16 @@ function checkChain(chain: X509Certificate[], roots: X509Certificate[], spiffeId
  * install script then lays down. The key never leaves the VM; the token never reaches it.
  */
 export async function issueWorkloadCertificate(
-  session: VmSession,
-  remoteDir: string,
+  remote: RemoteBundle,
   rendered: RenderedInjection,
   context: { settings: IstioCaSettings; options: RemoteStepOptions; signal: AbortSignal },
 ): Promise<IssuedCertificate> {
   const { settings, options } = context;
   const { identity } = rendered.bundle;
-  const csrPem = await requestSigningOnVm(session, remoteDir, options);
+  const { session, delivery, remoteDir } = remote;
+  const csrPem = await delivery.requestSigning(session, remoteDir, options);
   const rootPem = rootCertificateOf(rendered);
-  const client = new IstioCaClient({ ...caAddress(rendered, settings), rootCertificatePem: rootPem, callTimeoutMs: settings.callTimeoutMs, ...(settings.logger ? { logger: settings.logger } : {}) });
+  const client = settings.connect({ ...caAddress(rendered, settings), rootCertificatePem: rootPem, callTimeoutMs: settings.callTimeoutMs, ...(settings.logger ? { logger: settings.logger } : {}) });
   let response;
   try {
     response = await client.createCertificate({ csrPem, validitySeconds: settings.validitySeconds, token: rendered.token, clusterId: identity.clusterId, signal: context.signal });
@@ -104,7 +128,7 @@ export async function issueWorkloadCertificate(
   const chain = response.rootCertificates.length > 0 ? entries : entries.slice(0, -1);
   const leaf = checkChain(chain, parsePemCertificates(rootPem), identity.spiffeId);
   const chainPem = chain.map((certificate) => certificate.toString()).join('');
-  await writeBundleFile(session, remoteDir, { name: CERT_CHAIN_FILE_NAME, content: Buffer.from(chainPem) }, options);
+  await delivery.writeFile(session, remoteDir, { name: CERT_CHAIN_FILE_NAME, content: Buffer.from(chainPem) }, options);
   return {
     spiffeId: identity.spiffeId,
     serialNumber: leaf.serialNumber,

@@ -14,7 +14,7 @@ import {
   type JsonValue,
 } from './job.js';
 import type { JobLogLine, JobStore } from './job-store.js';
-import { hasAttemptsLeft, nextDelayMs, type StepPolicy } from './retry-policy.js';
+import { decideRetry, retryAfterOf, type StepPolicy } from '../retry/retry-policy.js';
 import { runAttempt } from './step-attempt.js';
 import type { StepContext, StepDefinition, StepFinishedEvent } from './step-definition.js';
 
@@ -154,10 +154,17 @@ export class JobExecution {
   /** When to retry, or null when the error is final, attempts are used up, or the retry would start past the deadline. */
   private retryAt(firstStartedAt: number, failure: StepFailure): number | null {
     const { policy } = failure;
-    if (!failure.error.retryable || !policy || !hasAttemptsLeft(policy.retry, failure.attempt)) return null;
-    const at = this.deps.clock.now() + nextDelayMs(policy.retry, failure.attempt, this.deps.random);
-    if (policy.deadlineMs !== undefined && at > firstStartedAt + policy.deadlineMs) return null;
-    return at;
+    if (!failure.error.retryable || !policy) return null;
+    const nowMs = this.deps.clock.now();
+    const retryAfterMs = retryAfterOf(failure.error);
+    const decision = decideRetry(policy.retry, {
+      attempts: failure.attempt,
+      nowMs,
+      random: this.deps.random,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(policy.deadlineMs === undefined ? {} : { deadlineMs: firstStartedAt + policy.deadlineMs }),
+    });
+    return decision.retry ? nowMs + decision.delayMs : null;
   }
 
   private async moveTo(to: JobState, reason: string, patch: (moved: Job) => Job): Promise<void> {

@@ -18,7 +18,7 @@ import {
 } from './job-runner.js';
 import type { ClaimRequest, CreateJobResult, JobListFilter, JobLogLine, JobStore } from './job-store.js';
 import { ManualClock } from './manual-clock.js';
-import type { StepPolicy } from './retry-policy.js';
+import type { StepPolicy } from '../retry/retry-policy.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
 
 const NOW = Date.UTC(2026, 4, 1, 10);
@@ -349,6 +349,21 @@ describe('JobRunner', function () {
       await h.advanceToRetry(job.id); // second attempt at +500; its retry would be at +1500 > 1200
       const failed = await h.recorder.state(job.id, 'failed_temp');
       expect(failed.steps[0]?.attempts).to.equal(2);
+    });
+
+    it('waits as long as a Retry-After on the error asks when that is longer than the backoff', async function () {
+      const busy = new AppError('SERVICE_UNREACHABLE', 'Tacker answered with HTTP 503', { retryable: true, details: { retryAfterMs: 30_000 } });
+      let runs = 0;
+      const h = harness([step('deliver', () => (++runs === 1 ? Promise.reject(busy) : Promise.resolve()))]);
+      await h.runner.start();
+      const job = await h.submit();
+      const waiting = await h.recorder.state(job.id, 'retry_wait');
+      expect(waiting.nextAttemptAt).to.equal(NOW + 30_000);
+      await h.clock.advance(29_999);
+      expect(runs, 'not before the server said').to.equal(1);
+      await h.clock.advance(1);
+      await h.recorder.state(job.id, 'succeeded');
+      expect(runs).to.equal(2);
     });
 
     it('fails at once on a non-retryable error and skips the remaining steps', async function () {

@@ -5,7 +5,7 @@ import { newJob, skipPendingSteps, transition, type Job, type JobKind, type JobS
 import { JobExecution, type ExecutionDependencies } from './job-execution.js';
 import { jobNotFound, type CreateJobResult, type JobStore } from './job-store.js';
 import { LeaseKeeper, type LeaseKeeperOptions } from './lease-keeper.js';
-import { assertValidStepPolicy } from './retry-policy.js';
+import { assertValidStepPolicy } from '../retry/retry-policy.js';
 import type { JobRunnerEvents, StepDefinition, StepDefinitions } from './step-definition.js';
 
 export type { JobRunnerEvents, JobTransitionEvent, StepContext, StepDefinition, StepDefinitions, StepFinishedEvent, StepOutcome } from './step-definition.js';

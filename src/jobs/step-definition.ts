@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type { Job, JobError, JobKind, JobState, JsonValue } from './job.js';
-import type { StepPolicy } from './retry-policy.js';
+import type { StepPolicy } from '../retry/retry-policy.js';
 
 /** What a step sees while it runs. */
 export interface StepContext {

@@ -45,7 +45,7 @@ export interface DeliveryReport {
   lastError?: string;
   deliveredAt?: string;
   /** Why delivery stopped without success: the receiver refused the event, time ran out, or the caller aborted. */
-  gaveUp?: 'rejected' | 'deadline' | 'aborted';
+  gaveUp?: 'rejected' | 'deadline' | 'attempts' | 'aborted';
 }
 
 export interface NotifyOptions {

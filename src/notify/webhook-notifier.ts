@@ -2,6 +2,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from '../clock.js';
+import { describeTransportError, isRetryableStatus } from '../http/http-client-errors.js';
+import { assertValidRetryPolicy, decideRetry, parseRetryAfter, type RetryPolicy } from '../retry/retry-policy.js';
 import type { DeliveryReport, InjectionEvent, Notifier, NotifyOptions } from './notifier.js';
 
 /**
@@ -16,18 +18,14 @@ export const SIGNATURE_HEADER = 'x-vmsi-signature';
 export const TIMESTAMP_HEADER = 'x-vmsi-timestamp';
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
 const SIGNATURE = /^sha256=([0-9a-f]{64})$/i;
-/** The three HTTP-date forms (RFC 9110 §5.6.7): IMF-fixdate, RFC 850, asctime (which has no zone and means GMT). */
-const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? [\w -]+ \d{2}:\d{2}:\d{2}( GMT| \d{4})$/;
-const RETRYABLE_STATUS = new Set([408, 429]);
 
-/** Capped exponential backoff, named as Temporal names its RetryPolicy fields. */
-export interface WebhookRetryPolicy {
-  initialIntervalMs: number;
-  backoffCoefficient: number;
-  maximumIntervalMs: number;
-}
-
-export const DEFAULT_WEBHOOK_RETRY_POLICY: WebhookRetryPolicy = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 60_000 };
+/** Capped exponential backoff without jitter; the deadline, not a count, ends the retries. */
+export const DEFAULT_WEBHOOK_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
+  initialIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 60_000,
+  maximumAttempts: 0,
+});
 export const DEFAULT_WEBHOOK_DEADLINE_MS = 10 * 60_000;
 export const DEFAULT_WEBHOOK_ATTEMPT_TIMEOUT_MS = 10_000;
 
@@ -39,7 +37,7 @@ export interface WebhookNotifierOptions {
   deadlineMs?: number;
   /** Bounds one POST, response headers included. */
   attemptTimeoutMs?: number;
-  retry?: Partial<WebhookRetryPolicy>;
+  retry?: Partial<RetryPolicy>;
   /** Injected so backoff tests run instantly. */
   clock?: Clock;
   logger?: Logger;
@@ -66,6 +64,9 @@ interface DeliveryRun {
   signal: AbortSignal | undefined;
 }
 
+/** Re-exported for the receivers' side of the contract; the parser lives with the retry policy. */
+export { parseRetryAfter };
+
 export class WebhookNotifier implements Notifier {
   readonly #secret: Buffer;
   private readonly url: URL;
@@ -73,7 +74,7 @@ export class WebhookNotifier implements Notifier {
   private readonly target: string;
   private readonly deadlineMs: number;
   private readonly attemptTimeoutMs: number;
-  private readonly retry: WebhookRetryPolicy;
+  private readonly retry: RetryPolicy;
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
 
@@ -84,7 +85,7 @@ export class WebhookNotifier implements Notifier {
     this.#secret = Buffer.from(options.secret);
     this.deadlineMs = options.deadlineMs ?? DEFAULT_WEBHOOK_DEADLINE_MS;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_WEBHOOK_ATTEMPT_TIMEOUT_MS;
-    this.retry = checkedRetryPolicy({ ...DEFAULT_WEBHOOK_RETRY_POLICY, ...options.retry });
+    this.retry = assertValidRetryPolicy({ ...DEFAULT_WEBHOOK_RETRY_POLICY, ...options.retry });
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
   }
@@ -119,14 +120,16 @@ export class WebhookNotifier implements Notifier {
       return classifyResponse(response, this.clock.now());
     } catch (error) {
       if (run.signal?.aborted) return { kind: 'aborted', error: 'aborted' };
-      return { kind: 'retry', error: timeout.aborted ? 'timeout' : describeFetchError(error) };
+      return { kind: 'retry', error: timeout.aborted ? 'timeout' : describeTransportError(error) };
     }
   }
 
   /** Waits the backoff, or as long as Retry-After asks if that is longer; says why not when it cannot. */
-  private async waitToRetry(run: DeliveryRun, attempts: number, result: RetryResult): Promise<'deadline' | 'aborted' | undefined> {
-    const waitMs = Math.max(this.backoffMs(attempts), result.retryAfterMs ?? 0);
-    if (this.clock.now() + waitMs >= run.deadline) return 'deadline';
+  private async waitToRetry(run: DeliveryRun, attempts: number, result: RetryResult): Promise<'deadline' | 'attempts' | 'aborted' | undefined> {
+    // A retry due exactly at the deadline would get no time for its POST: give up instead.
+    const decision = decideRetry(this.retry, { attempts, nowMs: this.clock.now(), deadlineMs: run.deadline - 1, ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }) });
+    if (!decision.retry) return decision.reason;
+    const waitMs = decision.delayMs;
     this.logger?.warn('Webhook delivery failed; retrying.', {
       eventId: run.eventId,
       target: this.target,
@@ -149,11 +152,6 @@ export class WebhookNotifier implements Notifier {
     };
   }
 
-  private backoffMs(attempts: number): number {
-    const { initialIntervalMs, backoffCoefficient, maximumIntervalMs } = this.retry;
-    return Math.min(initialIntervalMs * backoffCoefficient ** (attempts - 1), maximumIntervalMs);
-  }
-
   /** False when the caller aborted while waiting. */
   private async pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
     try {
@@ -166,17 +164,6 @@ export class WebhookNotifier implements Notifier {
   }
 }
 
-/** A policy that never grows or never waits would hammer the receiver; refuse it at start-up. */
-function checkedRetryPolicy(policy: WebhookRetryPolicy): WebhookRetryPolicy {
-  const { initialIntervalMs, backoffCoefficient, maximumIntervalMs } = policy;
-  if (!(initialIntervalMs > 0 && backoffCoefficient >= 1 && maximumIntervalMs >= initialIntervalMs)) {
-    throw new AppError('INVALID_CONFIG', 'The webhook retry policy needs initialIntervalMs > 0, backoffCoefficient >= 1 and maximumIntervalMs >= initialIntervalMs.', {
-      details: { ...policy },
-    });
-  }
-  return policy;
-}
-
 function recordAttempt(report: DeliveryReport, result: AttemptResult): void {
   if ('status' in result && result.status !== undefined) report.lastStatus = result.status;
   else delete report.lastStatus;
@@ -187,32 +174,11 @@ function recordAttempt(report: DeliveryReport, result: AttemptResult): void {
 function classifyResponse(response: Response, nowMs: number): AttemptResult {
   const { status } = response;
   if (status >= 200 && status < 300) return { kind: 'delivered', status };
-  if (RETRYABLE_STATUS.has(status) || status >= 500) {
+  if (isRetryableStatus(status)) {
     const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), nowMs);
     return retryAfterMs === undefined ? { kind: 'retry', status, error: `HTTP ${status}` } : { kind: 'retry', status, error: `HTTP ${status}`, retryAfterMs };
   }
   return { kind: 'rejected', status, error: `HTTP ${status}` };
-}
-
-/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is ignored. */
-export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  // Date.parse alone is lenient ("-5" is a year), so only the HTTP-date forms reach it.
-  const form = HTTP_DATE.exec(trimmed);
-  if (form === null) return undefined;
-  const at = Date.parse(form[2] === ' GMT' ? trimmed : `${trimmed} GMT`);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
-
-/** undici wraps the socket error (ECONNREFUSED, ENOTFOUND, …) in `cause`; the errno is what an operator needs. */
-function describeFetchError(error: unknown): string {
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  const code = (cause as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : 'unknown error';
 }
 
 function parseWebhookUrl(value: string): URL {

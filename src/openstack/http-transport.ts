@@ -1,3 +1,4 @@
+import { describeTransportError as describeHttpTransportError } from '../http/http-client-errors.js';
 import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -135,24 +136,8 @@ export class ResponseTooLargeError extends Error {
   }
 }
 
-/**
- * What an operator needs from a failed exchange: the errno or TLS code (ECONNREFUSED,
- * DEPTH_ZERO_SELF_SIGNED_CERT, …), which fetch hides in `cause` and node:https puts on the error.
- */
+/** As every HTTP client reports it (http-client-errors.ts), plus this transport's own size limit. */
 export function describeTransportError(error: unknown): string {
-  if (isTimeout(error)) return 'timeout';
   if (error instanceof ResponseTooLargeError) return error.message;
-  const own = (error as { code?: unknown } | null)?.code;
-  if (typeof own === 'string') return own;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  const code = (cause as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : 'unknown error';
-}
-
-/** fetch rejects with the timeout itself; node:https wraps it in an AbortError whose cause it is. */
-function isTimeout(error: unknown): boolean {
-  const named = (value: unknown): string | undefined => (value as { name?: unknown } | null)?.name as string | undefined;
-  return named(error) === 'TimeoutError' || named((error as { cause?: unknown } | null)?.cause) === 'TimeoutError';
+  return describeHttpTransportError(error);
 }

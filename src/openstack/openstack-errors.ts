@@ -1,5 +1,5 @@
 import { AppError, type ErrorCode } from '../errors.js';
-import { redactText } from '../log.js';
+import { errorBodyMessage, isRetryableStatus, withMessage } from '../http/http-client-errors.js';
 
 /**
  * Every error code the OpenStack adapters use, chosen in one place. errors.ts has no
@@ -27,40 +27,20 @@ export const OPENSTACK_ERROR_CODES = {
   addressUnavailable: 'INVALID_CONFIG',
 } as const satisfies Record<string, ErrorCode>;
 
-/** undici's rule: these statuses and every 5xx say "try again later". */
-const RETRYABLE_STATUSES = new Set([408, 429]);
-
-export function isRetryableStatus(status: number): boolean {
-  return RETRYABLE_STATUSES.has(status) || status >= 500;
-}
-
-const MAX_MESSAGE_CHARS = 300;
-
 /**
  * The human message inside an OpenStack error body: Keystone and keystonemiddleware send
  * `{"error": {"message"}}`, Nova `{"itemNotFound": {"message", "code"}}` (one key named after the
- * fault), Neutron `{"NeutronError": {"type", "message"}}`. Bounded and redacted: an error ends up
- * in job records and logs.
+ * fault), Neutron `{"NeutronError": {"type", "message"}}`.
  */
 export function openstackErrorMessage(text: string): string | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null) return undefined;
-  for (const fault of Object.values(body as Record<string, unknown>)) {
-    const message = typeof fault === 'string' ? fault : (fault as { message?: unknown } | null)?.message;
-    if (typeof message === 'string' && message.length > 0) return redactText(message.slice(0, MAX_MESSAGE_CHARS));
-  }
-  return undefined;
+  return errorBodyMessage(text, (body) =>
+    Object.values(body as Record<string, unknown>)
+      .map((fault) => (typeof fault === 'string' ? fault : (fault as { message?: unknown } | null)?.message))
+      .find((message) => typeof message === 'string' && message.length > 0),
+  );
 }
 
-/** A sentence ending: ": <OpenStack's message>." or "." when it sent none. */
-export function withMessage(message: string | undefined): string {
-  return message === undefined ? '.' : `: ${message.replace(/\.$/, '')}.`;
-}
+export { isRetryableStatus, withMessage };
 
 export interface RequestContext {
   /** Keystone, Nova or Neutron, as an operator reads it. */

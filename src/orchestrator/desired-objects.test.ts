@@ -8,7 +8,8 @@ import { assertMatchesGoldenDir } from '../../test/support/golden.js';
 import { validateIstioObject } from '../../test/support/istio-crd-validator.js';
 import { desiredObjects, SERVICE_LABEL } from './desired-objects.js';
 import type { KubeObject } from './kube-object.js';
-import { createVnfRequest, instantiateVnfRequest, parseServiceDescriptor, type ServiceDescriptor } from './service-descriptor.js';
+import { parseServiceDescriptor, type ServiceDescriptor } from './service-descriptor.js';
+import { createVnfRequest, instantiateVnfRequest } from '../tacker/tacker-vnf-lifecycle.js';
 
 const TESTDATA = fileURLToPath(new URL('./testdata/', import.meta.url));
 

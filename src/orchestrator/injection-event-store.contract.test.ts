@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { acquirePostgresCluster, freshDatabaseUrl, openTestDatabase, releasePostgresCluster } from '../../test/support/postgres/postgres-test-database.js';
 import type { PostgresDatabase } from '../jobs/postgres-database.js';
-import { SqliteInjectionEventStore, type InjectionEventStore, type ReceivedInjectionEvent } from './injection-event-store.js';
+import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
+import { SqliteInjectionEventStore } from './sqlite-injection-event-store.js';
 import { PostgresInjectionEventStore } from './postgres-injection-event-store.js';
 
 interface InboxFactory {

@@ -8,7 +8,7 @@ import { desiredObjects } from './desired-objects.js';
 import type { InjectionEventStore } from './injection-event-store.js';
 import { objectKey, type KubeObject } from './kube-object.js';
 import { liveObjects, serviceSubject } from './orchestrator-steps.js';
-import { createVnfRequest, parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { vnfInstanceNameOf, parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
 import { findVnfInstance, serversOf, type VnfLifecycle } from './vnf-convergence.js';
 
 export interface OrchestratorServiceOptions {
@@ -121,7 +121,7 @@ export class OrchestratorService {
     const names = new Set<string>();
     for (const job of deployments) {
       const descriptor = parseServiceDescriptor(job.input.descriptor);
-      for (const microservice of vmMicroservicesOf(descriptor)) names.add(createVnfRequest(descriptor, microservice).vnfInstanceName);
+      for (const microservice of vmMicroservicesOf(descriptor)) names.add(vnfInstanceNameOf(descriptor, microservice));
     }
     for (const job of deployments) if (job.state === 'failed_temp') await this.options.runner.abandon(job.id, 'superseded by a teardown');
     const result = await this.options.runner.submit({ kind: 'teardown', subjectKey, input: { descriptor: latest.input.descriptor ?? null, vnfInstanceNames: [...names].sort() } });
@@ -181,7 +181,7 @@ export class OrchestratorService {
     const tacker = await this.options.tacker();
     const changes: VnfChange[] = [];
     for (const microservice of microservices) {
-      const { vnfInstanceName } = createVnfRequest(descriptor, microservice);
+      const vnfInstanceName = vnfInstanceNameOf(descriptor, microservice);
       const instance = await findVnfInstance(tacker, vnfInstanceName);
       const from = instance === undefined ? 0 : serversOf(instance, microservice).length;
       const action = instance === undefined || instance.instantiationState === 'NOT_INSTANTIATED' ? 'create' : from === microservice.instances ? 'none' : 'scale';
@@ -201,7 +201,7 @@ export class OrchestratorService {
   }
 
   private async vmStatus(descriptor: ServiceDescriptor, microservice: VmMicroservice, tacker: VnfLifecycle): Promise<MicroserviceStatus> {
-    const { vnfInstanceName } = createVnfRequest(descriptor, microservice);
+    const vnfInstanceName = vnfInstanceNameOf(descriptor, microservice);
     const instance = await findVnfInstance(tacker, vnfInstanceName);
     const servers = instance === undefined ? [] : serversOf(instance, microservice);
     const events = await this.options.events.latestBySubject(servers);

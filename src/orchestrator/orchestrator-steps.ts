@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { JsonObject, JsonValue } from '../jobs/job.js';
-import { retryPolicy, type StepPolicy } from '../jobs/retry-policy.js';
+import { retryPolicy, type StepPolicy } from '../retry/retry-policy.js';
 import type { StepContext, StepDefinition, StepDefinitions } from '../jobs/step-definition.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, SERVER_ID_LABEL, VNF_INSTANCE_ID_LABEL } from '../mesh/workload-objects.js';
 import type { ClusterObjects, KubeKind } from './cluster-objects.js';

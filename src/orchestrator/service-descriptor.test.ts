@@ -5,7 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { AppError } from '../errors.js';
 import { publishedJsonSchemas } from '../json-schemas.js';
 import { resolveMeshParameters } from '../tacker/mesh-parameters.js';
-import { instantiateVnfRequest, meshSidecarParameters, parseServiceDescriptor, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { meshSidecarParameters, parseServiceDescriptor, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { instantiateVnfRequest } from '../tacker/tacker-vnf-lifecycle.js';
 
 const MIXED = readFileSync(new URL('./testdata/mixed/descriptor.yaml', import.meta.url), 'utf8');
 

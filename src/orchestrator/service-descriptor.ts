@@ -1,5 +1,4 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { CreateVnfRequest, InstantiateVnfRequest } from '../tacker/vnf-lifecycle-requests.js';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { durationSchema, durationToMs } from '../duration.js';
@@ -531,8 +530,6 @@ function conflictsWith(first: { index: number; connection: RawConnection }, othe
   }));
 }
 
-// ---- Tacker: what the orchestrator sends for a VM microservice ----
-
 /**
  * The `meshSidecar` parameters for a VM microservice's VMs: the injector puts each VM into the
  * WorkloadGroup named after the microservice, with the service's identity and the labels the
@@ -563,18 +560,6 @@ export function workloadLabelsOf(microservice: Microservice): Record<string, str
 }
 
 /** The VNF instance name is `<descriptor>-<microservice>`, so the engine can find its instance again. */
-export function createVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): CreateVnfRequest & { vnfInstanceName: string } {
-  return {
-    vnfdId: microservice.vnfdId,
-    vnfInstanceName: `${descriptor.metadata.name}-${microservice.name}`,
-    vnfInstanceDescription: `Microservice ${microservice.name} (service ${microservice.service}, version ${microservice.version}) of ${descriptor.metadata.name}`,
-  };
-}
-
-export function instantiateVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): InstantiateVnfRequest & { additionalParams: Record<string, unknown> } {
-  return {
-    flavourId: microservice.flavourId,
-    ...(microservice.instantiationLevelId === undefined ? {} : { instantiationLevelId: microservice.instantiationLevelId }),
-    additionalParams: { ...microservice.additionalParams, [MESH_PARAMETERS_KEY]: meshSidecarParameters(descriptor, microservice) },
-  };
+export function vnfInstanceNameOf(descriptor: ServiceDescriptor, microservice: VmMicroservice): string {
+  return `${descriptor.metadata.name}-${microservice.name}`;
 }

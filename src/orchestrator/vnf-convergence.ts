@@ -1,16 +1,10 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
-import type { TackerClient } from '../tacker/tacker-client.js';
 import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
-import { waitForLcmOpOcc } from '../tacker/vnf-lifecycle.js';
-import { buildEqFilter } from '../tacker/vnf-lifecycle-filter.js';
-import { createVnfRequest, instantiateVnfRequest, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { vnfInstanceNameOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import type { AcceptedOperation, VnfLifecycle } from './vnf-lifecycle-port.js';
 
-/** The part of Tacker's v2 API the orchestrator drives. */
-export type VnfLifecycle = Pick<
-  TackerClient,
-  'listVnfInstances' | 'createVnfInstance' | 'getVnfInstance' | 'instantiateVnf' | 'scaleVnf' | 'terminateVnf' | 'deleteVnfInstance' | 'getLcmOpOcc'
->;
+export type { VnfLifecycle } from './vnf-lifecycle-port.js';
 
 export interface VnfConvergenceContext {
   tacker: VnfLifecycle;
@@ -39,10 +33,10 @@ export function serversOf(instance: NormalizedVnfInstance, microservice: VmMicro
   return instance.vnfcs.filter((vnfc) => microservice.vdus === undefined || microservice.vdus.includes(vnfc.vduId)).map((vnfc) => vnfc.serverId).sort();
 }
 
-async function runOperation(context: VnfConvergenceContext, vnfInstanceId: string, start: () => Promise<{ vnfLcmOpOccId: string }>, what: string): Promise<NormalizedVnfInstance> {
-  const { vnfLcmOpOccId } = await start();
-  context.appendLog(`vnfs: ${what} (operation ${vnfLcmOpOccId})`);
-  await waitForLcmOpOcc(context.tacker, vnfLcmOpOccId, {
+async function runOperation(context: VnfConvergenceContext, vnfInstanceId: string, start: () => Promise<AcceptedOperation>, what: string): Promise<NormalizedVnfInstance> {
+  const operation = await start();
+  context.appendLog(`vnfs: ${what} (operation ${operation.vnfLcmOpOccId})`);
+  await context.tacker.waitForOperation(operation, {
     clock: context.clock,
     signal: context.signal,
     pollIntervalMs: context.pollIntervalMs,
@@ -53,7 +47,7 @@ async function runOperation(context: VnfConvergenceContext, vnfInstanceId: strin
 
 /** The instance by its deterministic name: a re-run or a resumed job finds it instead of creating a second one. */
 export async function findVnfInstance(tacker: VnfLifecycle, vnfInstanceName: string): Promise<NormalizedVnfInstance | undefined> {
-  const found = await tacker.listVnfInstances({ filter: buildEqFilter('vnfInstanceName', vnfInstanceName) });
+  const found = await tacker.listVnfInstancesNamed(vnfInstanceName);
   if (found.length > 1) {
     throw new AppError('CONFLICT', `Tacker has ${found.length} VNF instances named ${vnfInstanceName}; remove the extra ones.`, {
       details: { vnfInstanceName, vnfInstanceIds: found.map((instance) => instance.id) },
@@ -85,18 +79,18 @@ async function scaleToTarget(context: VnfConvergenceContext, instance: Normalize
  * read again rather than assumed, so the function converges from any point a crash left it at.
  */
 export async function convergeVnf(context: VnfConvergenceContext, descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<DeployedVnf> {
-  const request = createVnfRequest(descriptor, microservice);
-  let instance = await findVnfInstance(context.tacker, request.vnfInstanceName);
+  const vnfInstanceName = vnfInstanceNameOf(descriptor, microservice);
+  let instance = await findVnfInstance(context.tacker, vnfInstanceName);
   if (instance === undefined) {
-    instance = await context.tacker.createVnfInstance(request);
-    context.appendLog(`vnfs: created VNF instance ${instance.id} (${request.vnfInstanceName})`);
+    instance = await context.tacker.createVnfInstance(descriptor, microservice);
+    context.appendLog(`vnfs: created VNF instance ${instance.id} (${vnfInstanceName})`);
   }
   const id = instance.id;
   if (instance.instantiationState === 'NOT_INSTANTIATED') {
-    instance = await runOperation(context, id, () => context.tacker.instantiateVnf(id, instantiateVnfRequest(descriptor, microservice)), `instantiating ${request.vnfInstanceName}`);
+    instance = await runOperation(context, id, () => context.tacker.instantiateVnf(id, descriptor, microservice), `instantiating ${vnfInstanceName}`);
   }
   instance = await scaleToTarget(context, instance, microservice);
-  return { microservice: microservice.name, vnfInstanceId: instance.id, vnfInstanceName: request.vnfInstanceName, serverIds: serversOf(instance, microservice) };
+  return { microservice: microservice.name, vnfInstanceId: instance.id, vnfInstanceName, serverIds: serversOf(instance, microservice) };
 }
 
 /** Terminate (if instantiated) and delete; a VNF already gone is fine. */
@@ -104,7 +98,7 @@ export async function removeVnf(context: VnfConvergenceContext, vnfInstanceName:
   const instance = await findVnfInstance(context.tacker, vnfInstanceName);
   if (instance === undefined) return undefined;
   if (instance.instantiationState === 'INSTANTIATED') {
-    await runOperation(context, instance.id, () => context.tacker.terminateVnf(instance.id, { terminationType: 'FORCEFUL' }), `terminating ${vnfInstanceName}`);
+    await runOperation(context, instance.id, () => context.tacker.terminateVnf(instance.id), `terminating ${vnfInstanceName}`);
   }
   await context.tacker.deleteVnfInstance(instance.id);
   context.appendLog(`vnfs: deleted VNF instance ${instance.id} (${vnfInstanceName})`);

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import type { InjectionBundle } from '../render/injection-bundle.js';
 import { deliverBundle, parseResultLine, runInstallScript } from './deliver-bundle.js';
-import type { ExecOptions, ExecResult, VmSession } from './vm-shell.js';
+import type { ExecOptions, ExecResult, VmSession } from '../injection/vm-shell.js';
 
 interface Scripted {
   lines?: Array<['stdout' | 'stderr', string]>;

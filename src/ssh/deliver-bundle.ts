@@ -3,25 +3,11 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { INSTALL_SCRIPT_NAME, type InjectionBundle } from '../render/injection-bundle.js';
 import { bundleTarStream } from '../render/ssh-bundle.js';
-import type { ExecOptions, VmSession } from './vm-shell.js';
+import type { BundleDelivery, InstallMode, InstallResult, RemoteStepOptions } from '../injection/bundle-delivery.js';
+import type { ExecOptions, VmSession } from '../injection/vm-shell.js';
 
-export interface RemoteStepOptions {
-  timeoutMs: number;
-  /** Every output line of the remote command, already redacted. */
-  onLine?: ExecOptions['onLine'];
-  /** Through `sudo -n` (the default); false when logging in as root, which needs no sudo on the VM. */
-  sudo?: boolean;
-}
+export type { InstallMode, InstallResult, RemoteStepOptions };
 
-/** The machine-readable last line of `install-sidecar.sh` (docs/bundle-contract.md, "Result"). */
-export interface InstallResult {
-  status: 'installed' | 'unchanged' | 'removed' | 'absent' | 'csr' | 'failed';
-  changed: boolean;
-  spiffeId: string;
-  reason: string;
-}
-
-export type InstallMode = 'install' | 'remove';
 type ScriptCommand = InstallMode | 'csr';
 
 const RESULT_PREFIX = 'VMSI-RESULT ';
@@ -187,3 +173,12 @@ function lastStderrLine(next: ExecOptions['onLine']): { onLine: NonNullable<Exec
     last: () => last,
   };
 }
+
+/** Adapter: the BundleDelivery port over an SSH session (tar over stdin, the static script through sudo). */
+export const sshBundleDelivery: BundleDelivery = {
+  deliver: deliverBundle,
+  runInstallScript,
+  requestSigning: requestSigningOnVm,
+  writeFile: writeBundleFile,
+  remove: removeBundle,
+};

@@ -7,7 +7,7 @@ import type { HostKeyPolicy } from '../injection-spec.js';
 import { parsePublicKeyLine } from './host-key.js';
 import type { HostKeyStore } from './host-key-store.js';
 import { HostKeyVerifier } from './host-key-verifier.js';
-import type { SshEndpoint } from './vm-shell.js';
+import type { SshEndpoint } from '../injection/vm-shell.js';
 
 const KEY_A = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaeEhP6aknjHY0gaX1Tg386eqqOky/G9Xd8cbzgJf+E';
 const FINGERPRINT_A = 'SHA256:IB7A706Io8iQlcBj5f7O8mAu1Qaa4Y4XyddoHjjKwdA';

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { fingerprintOf, formatPublicKey, hostKeyAlgorithmsPreferring, keyTypeOf, parsePublicKeyLine, type PublicKey } from './host-key.js';
 import type { HostKeyStore } from './host-key-store.js';
 import { findKnownKeys, parseKnownHosts } from './known-hosts.js';
-import type { SshEndpoint } from './vm-shell.js';
+import type { SshEndpoint } from '../injection/vm-shell.js';
 
 /** What one connection attempt checks the presented host key against, prepared before connecting. */
 export interface HostKeyCheck {

@@ -5,7 +5,7 @@ import { AppError, isAppError, toAppError } from '../errors.js';
 import { redactText } from '../log.js';
 import { fingerprintOf } from './host-key.js';
 import type { HostKeyCheck } from './host-key-verifier.js';
-import type { SshEndpoint } from './vm-shell.js';
+import type { SshEndpoint } from '../injection/vm-shell.js';
 
 export type Hop = 'target' | 'jump';
 

@@ -3,7 +3,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import { AppError, toAppError } from '../errors.js';
 import { redactText } from '../log.js';
 import { LineSplitter } from './line-splitter.js';
-import type { ExecOptions, ExecResult } from './vm-shell.js';
+import type { ExecOptions, ExecResult } from '../injection/vm-shell.js';
 
 export interface ChannelRunSettings {
   /** Between TERM and KILL on a timeout: long enough for sudo to pass TERM on to the command. */

@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import { buildRemoteCommand } from './remote-command.js';
 import { connectionLost, runOnChannel, type ChannelRunSettings } from './ssh2-exec.js';
 import type { OpenHop } from './ssh2-connection.js';
-import type { ExecOptions, ExecResult, VmSession } from './vm-shell.js';
+import type { ExecOptions, ExecResult, VmSession } from '../injection/vm-shell.js';
 
 // A clean close takes a round trip; a dead peer must not hold close() up.
 const CLOSE_TIMEOUT_MS = 2_000;

@@ -4,12 +4,12 @@ import type { Client, ParsedKey } from 'ssh2';
 import { AppError } from '../errors.js';
 import { describeSecretReference, type SecretResolver } from '../secrets/secret-resolver.js';
 import { systemClock, type Clock } from '../clock.js';
+import { retryUntilDeadline, type RetryPolicy } from '../retry/retry-policy.js';
 import type { HostKeyStore } from './host-key-store.js';
 import { HostKeyVerifier } from './host-key-verifier.js';
-import { defaultConnectBackoff, retryUntilDeadline, throwIfAborted, type BackoffPolicy } from './retry-until-deadline.js';
 import { forwardThrough, openHop, type Hop, type KeepaliveSettings, type OpenHop } from './ssh2-connection.js';
 import { Ssh2VmSession } from './ssh2-vm-session.js';
-import type { ConnectOptions, SshEndpoint, SshTarget, VmSession, VmShell } from './vm-shell.js';
+import type { ConnectOptions, SshEndpoint, SshTarget, VmSession, VmShell } from '../injection/vm-shell.js';
 
 export interface Ssh2VmShellOptions {
   secrets: SecretResolver;
@@ -17,12 +17,21 @@ export interface Ssh2VmShellOptions {
   /** For the known-hosts policy when it names no file; OpenSSH's defaults otherwise. */
   knownHostsFiles?: readonly string[];
   clock?: Clock;
-  backoff?: BackoffPolicy;
+  /** Backoff between connect attempts; the connect deadline, not a count, ends them unless maximumAttempts says otherwise. */
+  retry?: RetryPolicy;
   /** Detects a silently dead peer (VM powered off, network gone) within interval × countMax. */
   keepalive?: KeepaliveSettings;
   /** Between TERM and KILL when a command times out. */
   killGraceMs?: number;
 }
+
+/** A booting VM opens sshd within seconds to a minute; a 5 s cap keeps the extra wait after it opens short. */
+export const DEFAULT_CONNECT_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  initialIntervalMs: 500,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 5_000,
+  maximumAttempts: 0,
+});
 
 const DEFAULT_KEEPALIVE: KeepaliveSettings = { intervalMs: 10_000, countMax: 3 };
 const DEFAULT_KILL_GRACE_MS = 1_000;
@@ -52,8 +61,9 @@ export class Ssh2VmShell implements VmShell {
       deadlineMs: options.deadlineMs,
       attemptTimeoutMs: options.attemptTimeoutMs,
       clock: this.clock,
-      backoff: this.options.backoff ?? defaultConnectBackoff,
+      policy: this.options.retry ?? DEFAULT_CONNECT_RETRY,
       signal: options.signal,
+      abortError: connectAbortError,
       onAttempt: options.onAttempt,
     });
   }
@@ -100,7 +110,7 @@ export class Ssh2VmShell implements VmShell {
 
   private async open(endpoint: SshEndpoint, how: OpenHow, opened: Client[]): Promise<OpenHop> {
     const check = await this.verifier.prepare(endpoint);
-    throwIfAborted(how.signal);
+    if (how.signal?.aborted === true) throw connectAbortError(how.signal.reason);
     return openHop({
       endpoint,
       hop: how.hop,
@@ -120,4 +130,13 @@ interface OpenHow {
   timeoutMs: number;
   sock?: Duplex;
   signal?: AbortSignal;
+}
+
+/** A step timeout (AbortSignal.timeout) reads as STEP_TIMEOUT; any other abort as a cancelled connect. */
+export function connectAbortError(reason: unknown): AppError {
+  if (reason instanceof AppError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new AppError('STEP_TIMEOUT', 'The step ran out of time while connecting.', { retryable: true, cause: reason });
+  }
+  return new AppError('SSH_CONNECT_FAILED', 'Connecting was cancelled.', { details: { cancelled: true }, cause: reason });
 }

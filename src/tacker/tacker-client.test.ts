@@ -10,6 +10,7 @@ import { buildSubscriptionRequest } from './subscription-request.js';
 import { TackerClient, type TackerClientOptions } from './tacker-client.js';
 import { waitForLcmOpOcc } from './vnf-lifecycle.js';
 import { buildEqFilter } from './vnf-lifecycle-filter.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
 function fixture(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
@@ -69,16 +70,6 @@ const INSTANCE = 'e7a1c0b2-3f4d-4c6e-9a8b-1d2e3f4a5b6c';
 
 function client(origin: string, overrides: Partial<TackerClientOptions> = {}): TackerClient {
   return new TackerClient({ baseUrl: origin, token: () => Promise.resolve(TOKEN), apiVersion: 'v2', ...overrides });
-}
-
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected an AppError');
 }
 
 describe('TackerClient', () => {
@@ -171,7 +162,7 @@ describe('TackerClient', () => {
 
     it('does not follow a next link to another origin, which would carry the token away', async () => {
       tacker = await startTacker({ 'GET /vnflcm/v2/vnf_lcm_op_occs': () => ({ status: 200, body: [], headers: { link: '<http://elsewhere.example/steal>; rel="next"' } }) });
-      const error = await failure(client(tacker.origin).listLcmOpOccs());
+      const error = await rejection(client(tacker.origin).listLcmOpOccs());
       expect(error.code).to.equal('INTERNAL');
       expect(error.message).to.match(/another origin/);
       expect(tacker.seen).to.have.length(1);
@@ -179,7 +170,7 @@ describe('TackerClient', () => {
 
     it('refuses a sinceIso that is not a time', async () => {
       tacker = await startTacker({});
-      expect((await failure(client(tacker.origin).listLcmOpOccs({ sinceIso: 'last week' }))).code).to.equal('INVALID_REQUEST');
+      expect((await rejection(client(tacker.origin).listLcmOpOccs({ sinceIso: 'last week' }))).code).to.equal('INVALID_REQUEST');
       expect(tacker.seen).to.have.length(0);
     });
   });
@@ -233,7 +224,7 @@ describe('TackerClient', () => {
     for (const [status, code, retryable] of statusCases) {
       it(`maps HTTP ${status} on a GET to ${code}${retryable ? ', retryable' : ''}`, async () => {
         tacker = await startTacker({ [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status, body: { title: 'Problem', status, detail: `Tacker says ${status}` } }) });
-        const error = await failure(client(tacker.origin).getLcmOpOcc(OP_OCC));
+        const error = await rejection(client(tacker.origin).getLcmOpOcc(OP_OCC));
         expect({ code: error.code, retryable: error.retryable }).to.deep.equal({ code, retryable });
         expect(error.message).to.equal(`Tacker answered GET /vnflcm/v2/vnf_lcm_op_occs/{id} with HTTP ${status}: Tacker says ${status}.`);
       });
@@ -241,7 +232,7 @@ describe('TackerClient', () => {
 
     it('honours Retry-After on 429', async () => {
       tacker = await startTacker({ [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status: 429, headers: { 'retry-after': '7' } }) });
-      const error = await failure(client(tacker.origin).getLcmOpOcc(OP_OCC));
+      const error = await rejection(client(tacker.origin).getLcmOpOcc(OP_OCC));
       expect(error).to.deep.include({ code: 'SERVICE_UNREACHABLE', retryable: true });
       expect(error.details).to.deep.include({ status: 429, retryAfterMs: 7000 });
     });
@@ -250,9 +241,9 @@ describe('TackerClient', () => {
       let status = 500;
       tacker = await startTacker({ 'POST /vnflcm/v2/subscriptions': () => ({ status }) });
       const request = buildSubscriptionRequest({ apiVersion: 'v2', callbackUri: 'https://vmsi.example/n', auth: { type: 'none' } });
-      expect((await failure(client(tacker.origin).createSubscription(request))).retryable).to.equal(false);
+      expect((await rejection(client(tacker.origin).createSubscription(request))).retryable).to.equal(false);
       status = 503;
-      expect((await failure(client(tacker.origin).createSubscription(request))).retryable).to.equal(true);
+      expect((await rejection(client(tacker.origin).createSubscription(request))).retryable).to.equal(true);
     });
 
     it('reports a refused connection as retryable SERVICE_UNREACHABLE', async () => {
@@ -260,14 +251,14 @@ describe('TackerClient', () => {
       const { origin } = tacker;
       await tacker.close();
       tacker = undefined;
-      const error = await failure(client(origin).getLcmOpOcc(OP_OCC));
+      const error = await rejection(client(origin).getLcmOpOcc(OP_OCC));
       expect(error).to.deep.include({ code: 'SERVICE_UNREACHABLE', retryable: true });
       expect(error.details).to.deep.include({ reason: 'ECONNREFUSED' });
     });
 
     it('times out a request that gets no answer', async () => {
       tacker = await startTacker({ [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status: 200, hang: true }) });
-      const error = await failure(client(tacker.origin, { requestTimeoutMs: 100 }).getLcmOpOcc(OP_OCC));
+      const error = await rejection(client(tacker.origin, { requestTimeoutMs: 100 }).getLcmOpOcc(OP_OCC));
       expect(error).to.deep.include({ code: 'SERVICE_UNREACHABLE', retryable: true });
       expect(error.details).to.deep.include({ reason: 'timeout' });
     });
@@ -277,30 +268,30 @@ describe('TackerClient', () => {
         [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status: 200, body: '<html>proxy error</html>' }),
         [`GET /vnflcm/v2/vnf_instances/${INSTANCE}`]: () => ({ status: 200, body: { id: INSTANCE } }),
       });
-      const notJson = await failure(client(tacker.origin).getLcmOpOcc(OP_OCC));
+      const notJson = await rejection(client(tacker.origin).getLcmOpOcc(OP_OCC));
       expect(notJson.code).to.equal('INTERNAL');
-      const wrongShape = await failure(client(tacker.origin).getVnfInstance(INSTANCE));
+      const wrongShape = await rejection(client(tacker.origin).getVnfInstance(INSTANCE));
       expect(wrongShape.code).to.equal('INTERNAL');
       expect(wrongShape.problems.map((problem) => problem.path)).to.include.members(['vnfdId', 'instantiationState']);
     });
 
     it('does not follow redirects', async () => {
       tacker = await startTacker({ [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status: 302, headers: { location: 'http://elsewhere.example/' } }) });
-      const error = await failure(client(tacker.origin).getLcmOpOcc(OP_OCC));
+      const error = await rejection(client(tacker.origin).getLcmOpOcc(OP_OCC));
       expect(error.code).to.equal('INTERNAL');
       expect(tacker.seen).to.have.length(1);
     });
 
     it('reports a failing token provider as CREDENTIALS_UNAVAILABLE without calling Tacker', async () => {
       tacker = await startTacker({});
-      const error = await failure(client(tacker.origin, { token: () => Promise.reject(new Error('keystone down')) }).getLcmOpOcc(OP_OCC));
+      const error = await rejection(client(tacker.origin, { token: () => Promise.reject(new Error('keystone down')) }).getLcmOpOcc(OP_OCC));
       expect(error).to.deep.include({ code: 'CREDENTIALS_UNAVAILABLE', retryable: true });
       expect(tacker.seen).to.have.length(0);
     });
 
     it('never puts the token into an error', async () => {
       tacker = await startTacker({ [`GET /vnflcm/v2/vnf_lcm_op_occs/${OP_OCC}`]: () => ({ status: 401, body: { status: 401, detail: 'The request you have made requires authentication.' } }) });
-      const error = await failure(client(tacker.origin).getLcmOpOcc(OP_OCC));
+      const error = await rejection(client(tacker.origin).getLcmOpOcc(OP_OCC));
       expect(JSON.stringify({ message: error.message, details: error.details })).not.to.include(TOKEN);
     });
 
@@ -382,11 +373,11 @@ describe('TackerClient', () => {
     it('answers instantiate on an instantiated instance with a retryable 409 carrying Tacker\'s detail', async () => {
       const tackerClient = simClient();
       const id = await instantiated(tackerClient, 'shop-catalog-vm');
-      const error = await failure(tackerClient.instantiateVnf(id, { flavourId: 'simple' }));
+      const error = await rejection(tackerClient.instantiateVnf(id, { flavourId: 'simple' }));
       expect(error).to.deep.include({ code: 'CONFLICT', retryable: true });
       expect(error.message).to.equal(`Tacker answered POST /vnflcm/v2/vnf_instances/{id}/instantiate with HTTP 409: VnfInstance ${id} is instantiated.`);
       expect(error.details).to.deep.include({ status: 409, message: `VnfInstance ${id} is instantiated.` });
-      const deleting = await failure(tackerClient.deleteVnfInstance(id));
+      const deleting = await rejection(tackerClient.deleteVnfInstance(id));
       expect(deleting).to.deep.include({ code: 'CONFLICT', retryable: true });
     });
 
@@ -396,7 +387,7 @@ describe('TackerClient', () => {
       const release = sim.vms.holdCreates();
       const first = await tackerClient.instantiateVnf(id, { flavourId: 'simple' });
       await sim.sim.waitForOpOcc(first.vnfLcmOpOccId, 'PROCESSING');
-      const error = await failure(tackerClient.instantiateVnf(id, { flavourId: 'simple' }));
+      const error = await rejection(tackerClient.instantiateVnf(id, { flavourId: 'simple' }));
       expect(error).to.deep.include({ code: 'CONFLICT', retryable: true });
       expect(error.details.message).to.equal(`Other LCM operation of vnfInstance ${id} is in progress.`);
       release();
@@ -406,17 +397,17 @@ describe('TackerClient', () => {
 
     it('reports 422 and 400 as non-retryable refusals with the detail', async () => {
       const tackerClient = simClient();
-      const unknown = await failure(tackerClient.createVnfInstance({ vnfdId: 'no-such-vnfd' }));
+      const unknown = await rejection(tackerClient.createVnfInstance({ vnfdId: 'no-such-vnfd' }));
       expect(unknown).to.deep.include({ code: 'INVALID_REQUEST', retryable: false });
       expect(unknown.message).to.match(/HTTP 422: VnfPackage of vnfdId no-such-vnfd is not found or not operational\.$/);
       const id = await instantiated(tackerClient, 'shop-catalog-vm');
-      const badAspect = await failure(tackerClient.scaleVnf(id, { type: 'SCALE_OUT', aspectId: 'nope' }));
+      const badAspect = await rejection(tackerClient.scaleVnf(id, { type: 'SCALE_OUT', aspectId: 'nope' }));
       expect(badAspect).to.deep.include({ code: 'INVALID_REQUEST', retryable: false });
       expect(badAspect.details.message).to.equal("Invalid aspectId 'nope'.");
     });
 
     it('reports an operation on an unknown instance as NOT_FOUND', async () => {
-      const error = await failure(simClient().terminateVnf('d0e1f2a3-0000-4000-8000-000000000000', { terminationType: 'FORCEFUL' }));
+      const error = await rejection(simClient().terminateVnf('d0e1f2a3-0000-4000-8000-000000000000', { terminationType: 'FORCEFUL' }));
       expect(error).to.deep.include({ code: 'NOT_FOUND', retryable: false });
     });
   });
@@ -434,7 +425,7 @@ describe('TackerClient', () => {
         v1.deleteVnfInstance(INSTANCE),
       ];
       for (const call of calls) {
-        const error = await failure(call);
+        const error = await rejection(call);
         expect(error).to.deep.include({ code: 'INVALID_CONFIG', retryable: false });
         expect(error.message).to.match(/needs Tacker's v2 API/);
       }
@@ -452,10 +443,10 @@ describe('TackerClient', () => {
     it('reports a 202 without a usable Location as an unexpected answer', async () => {
       const answer: { headers?: Record<string, string> } = {};
       tacker = await startTacker({ [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/terminate`]: () => ({ status: 202, ...answer }) });
-      const missing = await failure(client(tacker.origin).terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }));
+      const missing = await rejection(client(tacker.origin).terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }));
       expect(missing).to.deep.include({ code: 'INTERNAL', retryable: false });
       answer.headers = { location: `${tacker.origin}/vnflcm/v2/vnf_instances/${INSTANCE}` };
-      const elsewhere = await failure(client(tacker.origin).terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }));
+      const elsewhere = await rejection(client(tacker.origin).terminateVnf(INSTANCE, { terminationType: 'FORCEFUL' }));
       expect(elsewhere.message).to.match(/names no LCM operation occurrence/);
     });
 
@@ -465,15 +456,15 @@ describe('TackerClient', () => {
         'POST /vnflcm/v2/vnf_instances': () => ({ status }),
         [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/instantiate`]: () => ({ status }),
       });
-      expect((await failure(client(tacker.origin).createVnfInstance({ vnfdId: 'x' }))).retryable).to.equal(false);
-      expect((await failure(client(tacker.origin).instantiateVnf(INSTANCE, { flavourId: 'simple' }))).retryable).to.equal(false);
+      expect((await rejection(client(tacker.origin).createVnfInstance({ vnfdId: 'x' }))).retryable).to.equal(false);
+      expect((await rejection(client(tacker.origin).instantiateVnf(INSTANCE, { flavourId: 'simple' }))).retryable).to.equal(false);
       status = 503;
-      expect((await failure(client(tacker.origin).instantiateVnf(INSTANCE, { flavourId: 'simple' }))).retryable).to.equal(true);
+      expect((await rejection(client(tacker.origin).instantiateVnf(INSTANCE, { flavourId: 'simple' }))).retryable).to.equal(true);
     });
 
     it('times out a lifecycle POST as not retryable: Tacker may have started the operation', async () => {
       tacker = await startTacker({ [`POST /vnflcm/v2/vnf_instances/${INSTANCE}/instantiate`]: () => ({ status: 202, hang: true }) });
-      const error = await failure(client(tacker.origin, { requestTimeoutMs: 100 }).instantiateVnf(INSTANCE, { flavourId: 'simple' }));
+      const error = await rejection(client(tacker.origin, { requestTimeoutMs: 100 }).instantiateVnf(INSTANCE, { flavourId: 'simple' }));
       expect(error).to.deep.include({ code: 'SERVICE_UNREACHABLE', retryable: false });
     });
 
@@ -495,7 +486,7 @@ describe('TackerClient', () => {
 
     it('does not read a 404 that is not Tacker\'s ProblemDetails as a deleted instance', async () => {
       tacker = await startTacker({ [`DELETE /vnflcm/v2/vnf_instances/${INSTANCE}`]: () => ({ status: 404 }) });
-      const error = await failure(client(tacker.origin).deleteVnfInstance(INSTANCE));
+      const error = await rejection(client(tacker.origin).deleteVnfInstance(INSTANCE));
       expect(error).to.deep.include({ code: 'NOT_FOUND', retryable: false });
     });
 

@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { AppError, isAppError, type FieldProblem } from '../errors.js';
-import { parseRetryAfter } from '../notify/webhook-notifier.js';
+import { AppError, isAppError } from '../errors.js';
+import { parseRetryAfter } from '../retry/retry-policy.js';
 import { formatZodProblems } from '../validation.js';
 import { identifierSchema, isRecord, type TackerApiVersion } from './sol003-fields.js';
 import type { LccnSubscriptionRequest } from './subscription-request.js';
 import { tackerAnswerError, tackerStatusError, tackerTransportError, type TackerRequestContext } from './tacker-errors.js';
 import { normalizeTackerTimestamp } from './tacker-timestamp.js';
 import { parseVnfInstance, type NormalizedVnfInstance } from './vnf-instance.js';
-import { parseLcmOpOcc, type NormalizedLcmOpOcc } from './vnf-lcm-op-occ.js';
+import type { TackerLcmReader } from '../injection/tacker-lcm-reader.js';
+import { parseLcmOpOcc, type LcmOpOccListing, type LcmOpOccProblem, type LcmOpOccWithError } from './vnf-lcm-op-occ.js';
+
+export type { LcmOpOccListing, LcmOpOccProblem, LcmOpOccWithError } from './vnf-lcm-op-occ.js';
 import type { CreateVnfRequest, InstantiateVnfRequest, LcmOperationAccepted, ScaleVnfRequest, TerminateVnfRequest } from './vnf-lifecycle-requests.js';
 
 /**
@@ -54,21 +57,6 @@ export interface SubscriptionCreation {
   created: boolean;
 }
 
-/** An operation occurrence's `error`: v2 writes ProblemDetails; v1 mostly `str(exception)`, read as the detail. */
-export interface LcmOpOccProblem {
-  status?: number;
-  title?: string;
-  detail?: string;
-}
-
-export type LcmOpOccWithError = NormalizedLcmOpOcc & { error?: LcmOpOccProblem };
-
-export interface LcmOpOccListing {
-  opOccs: NormalizedLcmOpOcc[];
-  /** Occurrences Tacker returned in a form this service cannot read; reported, not fatal for the rest. */
-  rejected: Array<{ id?: string; problems: FieldProblem[] }>;
-}
-
 type Method = 'GET' | 'POST' | 'DELETE';
 
 interface Exchange {
@@ -90,7 +78,8 @@ interface Reply {
   body: unknown;
 }
 
-export class TackerClient {
+/** Adapter: Tacker's SOL 003 API over fetch, for the Tacker plugin (TackerLcmReader) and the orchestrator. */
+export class TackerClient implements TackerLcmReader {
   readonly apiVersion: TackerApiVersion;
   private readonly base: URL;
   private readonly prefix: string;

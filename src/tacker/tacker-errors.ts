@@ -1,5 +1,5 @@
 import { AppError, type ErrorCode, type FieldProblem } from '../errors.js';
-import { redactText } from '../log.js';
+import { describeTransportError, errorBodyMessage, isNotSent, isRetryableStatus, withMessage } from '../http/http-client-errors.js';
 
 /**
  * Every error code the Tacker adapter uses, chosen in one place. errors.ts has no Tacker codes yet;
@@ -25,29 +25,14 @@ export interface TackerRequestContext {
   idempotent: boolean;
 }
 
-/** undici's rule for idempotent requests; a POST is repeated only when the server cannot have acted on it. */
 const RETRYABLE_STATUSES = new Set([408, 429]);
-const UNPROCESSED_STATUSES = new Set([408, 429, 503]);
-/** Errors raised before the request left this host. */
-const NOT_SENT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-const MAX_MESSAGE_CHARS = 300;
-
-function isRetryableStatus(status: number, idempotent: boolean): boolean {
-  if (!idempotent) return UNPROCESSED_STATUSES.has(status);
-  return RETRYABLE_STATUSES.has(status) || status >= 500;
-}
 
 /** Tacker answers errors with ProblemDetails (`{title, status, detail}`), v1 and v2 alike. */
 export function tackerProblemMessage(text: string): string | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const problem = (typeof body === 'object' && body !== null ? body : {}) as { detail?: unknown; title?: unknown };
-  const message = typeof problem.detail === 'string' && problem.detail !== '' ? problem.detail : problem.title;
-  return typeof message === 'string' && message !== '' ? redactText(message.slice(0, MAX_MESSAGE_CHARS)) : undefined;
+  return errorBodyMessage(text, (body) => {
+    const problem = body as { detail?: unknown; title?: unknown };
+    return typeof problem.detail === 'string' && problem.detail !== '' ? problem.detail : problem.title;
+  });
 }
 
 function statusCode(status: number): ErrorCode {
@@ -67,32 +52,22 @@ export interface StatusErrorInput {
 export function tackerStatusError(context: TackerRequestContext, input: StatusErrorInput): AppError {
   const message = tackerProblemMessage(input.bodyText);
   // A 401 may be an expired token: the provider mints a fresh one for the next attempt.
-  const retryable = input.status === 401 || isRetryableStatus(input.status, context.idempotent);
+  const retryable = input.status === 401 || isRetryableStatus(input.status, { idempotent: context.idempotent });
   const details = {
     operation: context.operation,
     status: input.status,
     ...(message === undefined ? {} : { message }),
     ...(input.retryAfterMs === undefined ? {} : { retryAfterMs: input.retryAfterMs }),
   };
-  const suffix = message === undefined ? '.' : `: ${message.replace(/\.$/, '')}.`;
-  return new AppError(statusCode(input.status), `Tacker answered ${context.operation} with HTTP ${input.status}${suffix}`, { retryable, details });
+  return new AppError(statusCode(input.status), `Tacker answered ${context.operation} with HTTP ${input.status}${withMessage(message)}`, { retryable, details });
 }
 
-/** What an operator needs from a failed exchange: the errno (ECONNREFUSED, …) fetch hides in `cause`, or "timeout". */
-export function describeTransportError(error: unknown): string {
-  const name = (error as { name?: unknown } | null)?.name;
-  if (name === 'TimeoutError') return 'timeout';
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  const code = (cause as { code?: unknown } | null)?.code ?? (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : 'unknown error';
-}
+export { describeTransportError };
 
 export function tackerTransportError(context: TackerRequestContext, error: unknown): AppError {
   const reason = describeTransportError(error);
   return new AppError(TACKER_ERROR_CODES.unavailable, `Tacker did not answer ${context.operation} (${reason}).`, {
-    retryable: context.idempotent || NOT_SENT_ERRORS.has(reason),
+    retryable: context.idempotent || isNotSent(reason),
     details: { operation: context.operation, reason },
     cause: error,
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FieldProblem } from '../errors.js';
 import type { NormalizedAffectedVnfc } from './affected-vnfc.js';
 import { readAffectedVnfcs } from './sol003-notification.js';
 import {
@@ -84,4 +85,19 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** An operation occurrence's `error`: v2 writes ProblemDetails; v1 mostly `str(exception)`, read as the detail. */
+export interface LcmOpOccProblem {
+  status?: number;
+  title?: string;
+  detail?: string;
+}
+
+export type LcmOpOccWithError = NormalizedLcmOpOcc & { error?: LcmOpOccProblem };
+
+export interface LcmOpOccListing {
+  opOccs: NormalizedLcmOpOcc[];
+  /** Occurrences Tacker returned in a form this service cannot read; reported, not fatal for the rest. */
+  rejected: Array<{ id?: string; problems: FieldProblem[] }>;
 }

@@ -7,6 +7,7 @@ import { TackerClient, type LcmOpOccWithError } from './tacker-client.js';
 import { waitForLcmOpOcc, type LcmOpOccReader } from './vnf-lifecycle.js';
 import { buildEqFilter, quoteFilterValue } from './vnf-lifecycle-filter.js';
 import type { LcmOperationState } from './sol003-fields.js';
+import { rejection } from '../../test/support/app-error-assertions.js';
 
 const OP_OCC = '6c3f2a1e-8b7d-4e5f-a9c0-b1d2e3f4a5b6';
 const POLL_MS = 5_000;
@@ -50,16 +51,6 @@ async function settle<T>(clock: ManualClock, promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected an AppError');
-}
-
 describe('waitForLcmOpOcc', () => {
   let clock: ManualClock;
   beforeEach(() => {
@@ -78,7 +69,7 @@ describe('waitForLcmOpOcc', () => {
     it(`reports ${state} as a non-retryable failure with the occurrence's ProblemDetails`, async () => {
       const error = { status: 422, title: 'Stack create failed', detail: 'No valid host was found for VDU1-0' };
       const reader = scriptedReader(clock, [opOcc('PROCESSING'), opOcc(state, { error })]);
-      const failed = await failure(settle(clock, waitForLcmOpOcc(reader, OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 60_000 })));
+      const failed = await rejection(settle(clock, waitForLcmOpOcc(reader, OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 60_000 })));
       expect(failed).to.deep.include({ code: 'REMOTE_COMMAND_FAILED', retryable: false });
       expect(failed.message).to.equal(`Tacker's INSTANTIATE operation ${OP_OCC} ended ${state}: Stack create failed: No valid host was found for VDU1-0.`);
       expect(failed.details).to.deep.include({ vnfLcmOpOccId: OP_OCC, operationState: state, error });
@@ -88,7 +79,7 @@ describe('waitForLcmOpOcc', () => {
   it('gives up at the deadline with a retryable error naming the last state', async () => {
     const reader = scriptedReader(clock, [opOcc('PROCESSING')]);
     const start = clock.now();
-    const failed = await failure(settle(clock, waitForLcmOpOcc(reader, OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: start + 12_000 })));
+    const failed = await rejection(settle(clock, waitForLcmOpOcc(reader, OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: start + 12_000 })));
     expect(failed).to.deep.include({ code: 'STEP_TIMEOUT', retryable: true });
     expect(failed.details).to.deep.equal({ vnfLcmOpOccId: OP_OCC, operationState: 'PROCESSING' });
     expect(reader.readAt.map((at) => at - start)).to.deep.equal([0, 5_000, 10_000, 12_000]);
@@ -101,13 +92,13 @@ describe('waitForLcmOpOcc', () => {
 
     const gone = new AppError('NOT_FOUND', 'Tacker answered with HTTP 404.');
     const missing = scriptedReader(clock, [gone]);
-    expect(await failure(settle(clock, waitForLcmOpOcc(missing, OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 60_000 })))).to.equal(gone);
+    expect(await rejection(settle(clock, waitForLcmOpOcc(missing, OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 60_000 })))).to.equal(gone);
     expect(missing.readAt).to.have.length(1);
   });
 
   it('reports a deadline reached while Tacker could not be read, with the last failure as cause', async () => {
     const unavailable = new AppError('SERVICE_UNREACHABLE', 'Tacker answered with HTTP 503.', { retryable: true });
-    const failed = await failure(settle(clock, waitForLcmOpOcc(scriptedReader(clock, [unavailable]), OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 8_000 })));
+    const failed = await rejection(settle(clock, waitForLcmOpOcc(scriptedReader(clock, [unavailable]), OP_OCC, { clock, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 8_000 })));
     expect(failed).to.deep.include({ code: 'STEP_TIMEOUT', retryable: true });
     expect(failed.message).to.match(/could not be read before the deadline/);
     expect(failed.cause).to.equal(unavailable);
@@ -120,7 +111,7 @@ describe('waitForLcmOpOcc', () => {
     await clock.advance(0);
     expect(clock.pendingSleeps).to.equal(1);
     controller.abort();
-    const failed = await failure(waiting);
+    const failed = await rejection(waiting);
     expect(failed).to.deep.include({ code: 'INTERNAL', retryable: false });
     expect(failed.details).to.deep.include({ vnfLcmOpOccId: OP_OCC, cancelled: true });
     expect(reader.readAt).to.have.length(1);
@@ -131,7 +122,7 @@ describe('waitForLcmOpOcc', () => {
     const waiting = waitForLcmOpOcc(scriptedReader(clock, [opOcc('PROCESSING')]), OP_OCC, { clock, signal: controller.signal, pollIntervalMs: POLL_MS, deadlineMs: clock.now() + 60_000 });
     await clock.advance(0);
     controller.abort(new DOMException('The operation timed out.', 'TimeoutError'));
-    expect(await failure(waiting)).to.deep.include({ code: 'STEP_TIMEOUT', retryable: true });
+    expect(await rejection(waiting)).to.deep.include({ code: 'STEP_TIMEOUT', retryable: true });
   });
 });
 
@@ -154,18 +145,18 @@ describe('waitForLcmOpOcc against the Tacker simulator', () => {
     const { id } = await client.createVnfInstance({ vnfdId: SAMPLE_VNFD.vnfdId, vnfInstanceName: 'shop-catalog-vm' });
     sim.vms.failNext();
     const { vnfLcmOpOccId } = await client.instantiateVnf(id, { flavourId: 'simple' });
-    const failed = await failure(waitFor(vnfLcmOpOccId));
+    const failed = await rejection(waitFor(vnfLcmOpOccId));
     expect(failed).to.deep.include({ code: 'REMOTE_COMMAND_FAILED', retryable: false });
     expect(failed.message).to.equal(`Tacker's INSTANTIATE operation ${vnfLcmOpOccId} ended FAILED_TEMP: Stack create failed: No valid host was found for VDU1-0.`);
     expect(failed.details).to.deep.include({ vnfLcmOpOccId, vnfInstanceId: id, operationState: 'FAILED_TEMP' });
     // FAILED_TEMP holds the instance until an operator acts, so a new attempt is refused, retryably.
-    expect(await failure(client.instantiateVnf(id, { flavourId: 'simple' }))).to.deep.include({ code: 'CONFLICT', retryable: true });
+    expect(await rejection(client.instantiateVnf(id, { flavourId: 'simple' }))).to.deep.include({ code: 'CONFLICT', retryable: true });
   });
 
   it('reports an instantiation that granting rolled back', async () => {
     const { id } = await client.createVnfInstance({ vnfdId: SAMPLE_VNFD.vnfdId });
     const { vnfLcmOpOccId } = await client.instantiateVnf(id, { flavourId: 'huge' });
-    const failed = await failure(waitFor(vnfLcmOpOccId));
+    const failed = await rejection(waitFor(vnfLcmOpOccId));
     expect(failed.message).to.match(/ended ROLLED_BACK: Bad Request: FlavourId huge not found in the vnfd\.$/);
     expect(failed.details.operationState).to.equal('ROLLED_BACK');
   });

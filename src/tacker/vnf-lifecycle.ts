@@ -2,7 +2,7 @@ import { pause, type Clock } from '../clock.js';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { redactText } from '../log.js';
 import type { LcmOperationState } from './sol003-fields.js';
-import type { LcmOpOccProblem, LcmOpOccWithError, TackerClient } from './tacker-client.js';
+import type { LcmOpOccProblem, LcmOpOccWithError } from './vnf-lcm-op-occ.js';
 
 /**
  * Error codes for waiting on an operation, chosen here as tacker-errors.ts chooses the client's:
@@ -32,8 +32,10 @@ export interface WaitForLcmOpOccOptions {
   deadlineMs: number;
 }
 
-/** The part of TackerClient the wait needs, so that tests may pass a fake. */
-export type LcmOpOccReader = Pick<TackerClient, 'getLcmOpOcc'>;
+/** The part of Tacker's API the wait needs, so that tests may pass a fake. */
+export interface LcmOpOccReader {
+  getLcmOpOcc(id: string): Promise<LcmOpOccWithError>;
+}
 
 /**
  * Reads the occurrence until it is COMPLETED (returned), has failed (non-retryable error carrying

@@ -10,6 +10,7 @@ import { startIstioCaSimulator, type IstioCaSimulator } from '../support/istio-c
 import { startKubernetesSimulator, type KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
 import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { kubernetesMeshConfig, publishIstiodConfig } from '../support/integration-fixtures.js';
 
 const SPIFFE_ID = 'spiffe://cluster.local/ns/vm-ns/sa/vm-sa';
 
@@ -48,16 +49,11 @@ describe('injection with certificates from the Istio CA', function () {
         return { namespace: subject[2] as string, serviceAccount: subject[3] as string };
       },
     });
-    kube.addConfigMap('vm-ns', 'istio-ca-root-cert', { 'root-cert.pem': ca.rootCertificatePem });
-    kube.addConfigMap('istio-system', 'istio', { mesh: 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\ntrustDomain: cluster.local\n' });
+    publishIstiodConfig(kube, 'vm-ns', ca.rootCertificatePem);
     kube.addServiceAccount('vm-ns', 'vm-sa');
     service = new ServiceProcess({
       privateKeyPath: lab.clientKey.privateKeyPath,
-      extraConfig: (dataDir) => ({
-        kubernetes: { kubeconfig: path.join(dataDir, 'kubeconfig') },
-        mesh: { credentials: { kind: 'kubernetes' }, tokenLifetime: '1h', istioCa: { address: ca.address, certificateValidity: '48h' } },
-        registry: { kind: 'kubernetes' },
-      }),
+      extraConfig: (dataDir) => kubernetesMeshConfig(dataDir, { tokenLifetime: '1h', istioCa: { address: ca.address, certificateValidity: '48h' } }),
     });
     service.writeSecretFile('kubeconfig', kube.kubeconfig());
     await service.start();

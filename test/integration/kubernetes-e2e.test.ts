@@ -7,6 +7,7 @@ import { startKubernetesSimulator, type KubernetesSimulator } from '../support/k
 import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
 import { ServiceProcess } from '../support/service-process.js';
 import { TEST_ROOT_CERT } from '../support/test-credentials.js';
+import { kubernetesMeshConfig } from '../support/integration-fixtures.js';
 
 /**
  * Issue 5 end to end: the service takes the root certificate, the mesh config and a TokenRequest
@@ -30,11 +31,7 @@ describe('injection against a Kubernetes cluster', function () {
     kube.addService('istio-system', 'istio-eastwestgateway', { type: 'LoadBalancer', ports: [{ name: 'tcp-istiod', port: 15012 }] }, { loadBalancer: { ingress: [{ ip: lab.bridgeAddress }] } });
     service = new ServiceProcess({
       privateKeyPath: lab.clientKey.privateKeyPath,
-      extraConfig: (dataDir) => ({
-        kubernetes: { kubeconfig: path.join(dataDir, 'kubeconfig') },
-        mesh: { credentials: { kind: 'kubernetes' }, tokenLifetime: '2h' },
-        registry: { kind: 'kubernetes' },
-      }),
+      extraConfig: (dataDir) => kubernetesMeshConfig(dataDir, { tokenLifetime: '2h' }),
     });
     service.writeSecretFile('kubeconfig', kube.kubeconfig());
     await service.start();

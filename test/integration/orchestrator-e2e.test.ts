@@ -15,6 +15,7 @@ import { startTackerSimulator, type TackerSimulator } from '../support/tacker-si
 import { TEST_ROOT_CERT } from '../support/test-credentials.js';
 import type { SimResource } from '../support/k8s-sim/resource-catalog.js';
 import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
+import { kubernetesMeshConfig, labVmDefaults, openstackConfig, publishIstiodConfig } from '../support/integration-fixtures.js';
 
 /**
  * Issue 6 end to end: one `vmsi serve` runs the Tacker plugin, the injector and the orchestrator,
@@ -78,8 +79,7 @@ describe('orchestrator, end to end with Tacker, real VMs and the cluster', funct
     keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
     kube = await startKubernetesSimulator();
     // istiod publishes the root certificate into every namespace; the mesh config lives in istio-system.
-    kube.addConfigMap('shop', 'istio-ca-root-cert', { 'root-cert.pem': TEST_ROOT_CERT });
-    kube.addConfigMap('istio-system', 'istio', { mesh: 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\ntrustDomain: cluster.local\n' });
+    publishIstiodConfig(kube, 'shop', TEST_ROOT_CERT);
     kube.addConfigMap('unrelated', 'keep-me', { note: 'not ours' });
     const port = await freePort();
     const credential = openstack.credentials.applicationCredentialById;
@@ -88,15 +88,13 @@ describe('orchestrator, end to end with Tacker, real VMs and the cluster', funct
       port,
       connectDeadline: '60s',
       extraConfig: (dataDir) => ({
-        kubernetes: { kubeconfig: path.join(dataDir, 'kubeconfig') },
-        mesh: { credentials: { kind: 'kubernetes' } },
-        registry: { kind: 'kubernetes' },
-        openstack: { authUrl: openstack.keystoneUrl, auth: { method: 'application_credential', id: credential.id, secretFile: path.join(dataDir, 'openstack-secret') }, region: 'RegionOne', serverAddress: { network: 'vm-net' } },
+        ...kubernetesMeshConfig(dataDir),
+        openstack: openstackConfig(openstack, dataDir),
         tacker: {
           apiVersions: ['v2'],
           callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
           callbackBaseUrl: `http://127.0.0.1:${port}`,
-          defaults: { ssh: { user: 'vmadmin', privateKeySecret: 'lab-key' }, package: { source: 'mirror', url: packageUrl, sha256: deb.sha256 }, mesh: { gateway: { ip: lab.bridgeAddress } } },
+          defaults: labVmDefaults(lab, { url: packageUrl, sha256: deb.sha256 }),
         },
         notify: { webhook: { url: `http://127.0.0.1:${port}/v1/orchestrator/events`, secretFile: path.join(dataDir, 'event-secret'), deadline: '2m' } },
         orchestrator: { pollInterval: '300ms', injectionTimeout: '6m', readyTimeout: '2m' },

@@ -12,7 +12,7 @@ import { deliverBundle, runInstallScript } from '../../src/ssh/deliver-bundle.js
 import { FileHostKeyStore } from '../../src/ssh/file-host-key-store.js';
 import { fingerprintOf, parsePublicKeyLine } from '../../src/ssh/host-key.js';
 import { Ssh2VmShell } from '../../src/ssh/ssh2-vm-shell.js';
-import type { ConnectOptions, ExecOptions, SshEndpoint, SshTarget, VmSession } from '../../src/ssh/vm-shell.js';
+import type { ConnectOptions, ExecOptions, SshEndpoint, SshTarget, VmSession } from '../../src/injection/vm-shell.js';
 import { buildStandInSidecarDeb, type StandInDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
 import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
 import { appendToRunLog } from '../support/run-log.js';

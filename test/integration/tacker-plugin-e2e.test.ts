@@ -17,6 +17,7 @@ import { startTackerSimulator, type TackerSimulator } from '../support/tacker-si
 import { startOAuth2TokenEndpoint, type OAuth2TokenEndpoint } from '../support/tacker-sim/oauth2-token-endpoint.js';
 import { runVmsi } from '../support/vmsi-cli.js';
 import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
+import { labVmDefaults, openstackConfig } from '../support/integration-fixtures.js';
 
 /**
  * Issue 4 end to end: Tacker (simulated, both APIs) creates VMs that are real lab VMs; the real
@@ -59,7 +60,7 @@ describe('Tacker plugin, end to end', function () {
       port,
       connectDeadline: '60s',
       extraConfig: (dataDir) => ({
-        openstack: { authUrl: openstack.keystoneUrl, auth: { method: 'application_credential', id: credential.id, secretFile: path.join(dataDir, 'openstack-secret') }, region: 'RegionOne', serverAddress: { network: 'vm-net' } },
+        openstack: openstackConfig(openstack, dataDir),
         tacker: {
           callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
           callbackAuthByApi: {
@@ -67,7 +68,7 @@ describe('Tacker plugin, end to end', function () {
           },
           oauth2: { tokenEndpoint: oauth2.tokenEndpoint, clientId: TACKER_CLIENT.clientId, clientSecretFile: path.join(dataDir, 'tacker-client-secret') },
           callbackBaseUrl: `http://127.0.0.1:${port}`,
-          defaults: { ssh: { user: 'vmadmin', privateKeySecret: 'lab-key' }, package: { source: 'mirror', url: packageUrl, sha256: deb.sha256 }, mesh: { gateway: { ip: lab.bridgeAddress } } },
+          defaults: labVmDefaults(lab, { url: packageUrl, sha256: deb.sha256 }),
         },
       }),
     });

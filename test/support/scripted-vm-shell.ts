@@ -1,4 +1,4 @@
-import type { SshTarget, VmSession, VmShell, ConnectOptions, ExecOptions, ExecResult } from '../../src/ssh/vm-shell.js';
+import type { SshTarget, VmSession, VmShell, ConnectOptions, ExecOptions, ExecResult } from '../../src/injection/vm-shell.js';
 import { AppError } from '../../src/errors.js';
 
 /**

@@ -7,7 +7,8 @@ import { systemClock } from '../../src/clock.js';
 import { JobRunner } from '../../src/jobs/job-runner.js';
 import { SqliteJobStore } from '../../src/jobs/sqlite-job-store.js';
 import { FileMeshRegistry } from '../../src/mesh/file-mesh-registry.js';
-import type { VmShell } from '../../src/ssh/vm-shell.js';
+import { sshBundleDelivery } from '../../src/ssh/deliver-bundle.js';
+import type { VmShell } from '../../src/injection/vm-shell.js';
 import { createTestLogger } from './run-log.js';
 import { InMemoryMeshCredentials, StaticResolver } from './test-credentials.js';
 
@@ -36,6 +37,7 @@ export async function startTestEngine(shell: VmShell, overrides: Partial<Injecti
       now: Date.now,
     },
     shell,
+    delivery: sshBundleDelivery,
     registry: new FileMeshRegistry(registryDir),
     remoteBundleDir: '/run/vm-sidecar-injector',
     connectDeadlineMs: 5_000,

@@ -1,6 +1,6 @@
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
-import { openstackClients } from '../../main.js';
+import { openstackClients } from '../../composition/wiring-parts.js';
 import { TackerClient } from '../../tacker/tacker-client.js';
 import { check, failedCheck, type CheckResult } from './doctor-check.js';
 import type { ServerDate } from './clock-skew-check.js';

@@ -1,7 +1,7 @@
 import { loadConfig, type Config, type ConfigSources } from '../../config.js';
 import { isAppError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { kubeConfigOf } from '../../main.js';
+import { kubeConfigOf } from '../../composition/wiring-parts.js';
 import { clockSkewCheck } from './clock-skew-check.js';
 import { check, failedCheck, reportOf, type CheckResult, type DoctorReport } from './doctor-check.js';
 import { istioCaCheck, meshRootCheck } from './istio-ca-check.js';

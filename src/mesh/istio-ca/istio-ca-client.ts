@@ -1,4 +1,4 @@
-import grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { AppError, type ErrorCode } from '../../errors.js';
 import { redactText, registerSecret, sha256Hex, type Logger } from '../../log.js';

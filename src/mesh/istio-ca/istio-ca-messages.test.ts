@@ -41,3 +41,28 @@ describe('Istio CA messages', () => {
     expect(() => decodeIstioCertificateResponse(bytes)).to.throw(RangeError, 'truncated');
   });
 });
+
+describe('Istio CA messages against an independent codec of proto/istio-ca.proto', () => {
+  // @grpc/proto-loader is the schema loader the simulator uses; its serializer is the reference.
+  async function referenceCodec(): Promise<{ serializeRequest: (value: object) => Buffer; serializeResponse: (value: object) => Buffer }> {
+    const loader = await import('@grpc/proto-loader');
+    const definition = loader.loadSync(new URL('../../../proto/istio-ca.proto', import.meta.url).pathname, { keepCase: true, longs: Number });
+    const method = (definition['istio.v1.auth.IstioCertificateService'] as Record<string, { requestSerialize: (value: object) => Buffer; responseSerialize: (value: object) => Buffer }>).CreateCertificate;
+    if (method === undefined) throw new Error('CreateCertificate missing from the proto');
+    return { serializeRequest: method.requestSerialize, serializeResponse: method.responseSerialize };
+  }
+
+  it('encodes requests to the same bytes as the reference codec', async () => {
+    const reference = await referenceCodec();
+    for (const request of [{ csr: 'CSR', validityDurationSeconds: 86_400 }, { csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n', validityDurationSeconds: 1 }, { csr: 'x'.repeat(300), validityDurationSeconds: 2 ** 40 }]) {
+      expect(encodeIstioCertificateRequest(request).toString('hex')).to.equal(reference.serializeRequest({ csr: request.csr, validity_duration: request.validityDurationSeconds }).toString('hex'));
+    }
+  });
+
+  it('decodes what the reference codec encodes', async () => {
+    const reference = await referenceCodec();
+    const bytes = reference.serializeResponse({ cert_chain: ['LEAF', 'INTERMEDIATE'], root_cert: { ca_cert: ['ROOT-A', 'ROOT-B'] } });
+    expect(decodeIstioCertificateResponse(bytes)).to.deep.equal({ certChain: ['LEAF', 'INTERMEDIATE'], rootCertificates: ['ROOT-A', 'ROOT-B'] });
+    expect(decodeIstioCertificateResponse(reference.serializeResponse({ cert_chain: ['LEAF', 'ROOT'] }))).to.deep.equal({ certChain: ['LEAF', 'ROOT'], rootCertificates: [] });
+  });
+});

@@ -1,7 +1,9 @@
+import protobuf from 'protobufjs';
+
 /**
- * Protobuf wire encoding of the two messages of istio.v1.auth.IstioCertificateService
- * (proto/istio-ca.proto). Written by hand because they are tiny and the product then needs no
- * run-time schema loader (docs/istio-ca.md says why).
+ * The two messages of istio.v1.auth.IstioCertificateService, encoded and decoded by protobufjs from
+ * the schema in proto/istio-ca.proto (read next to the code, like cloud-init/, from src/ and dist/
+ * alike), so the wire format follows the .proto rather than hand-kept field numbers.
  */
 
 export interface IstioCertificateRequest {
@@ -15,132 +17,71 @@ export interface IstioCertificateResponse {
   rootCertificates: string[];
 }
 
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
+interface Messages {
+  request: protobuf.Type;
+  response: protobuf.Type;
+}
 
-const REQUEST_CSR = 1;
-const REQUEST_VALIDITY_DURATION = 3;
-const RESPONSE_CERT_CHAIN = 1;
-const RESPONSE_ROOT_CERT = 2;
-const ROOTS_CA_CERT = 1;
+let messages: Messages | undefined;
 
-function encodeVarint(value: bigint): Buffer {
-  const bytes: number[] = [];
-  let rest = BigInt.asUintN(64, value);
-  while (rest >= 0x80n) {
-    bytes.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
+function loadMessages(): Messages {
+  if (messages === undefined) {
+    // keepCase: the .proto's own field names (cert_chain, validity_duration), as on the wire.
+    const root = protobuf.loadSync(new URL('../../../proto/istio-ca.proto', import.meta.url).pathname, new protobuf.Root());
+    messages = {
+      request: root.lookupType('istio.v1.auth.IstioCertificateRequest'),
+      response: root.lookupType('istio.v1.auth.IstioCertificateResponse'),
+    };
   }
-  bytes.push(Number(rest));
-  return Buffer.from(bytes);
-}
-
-function encodeTag(field: number, wireType: number): Buffer {
-  return encodeVarint(BigInt((field << 3) | wireType));
-}
-
-function encodeStringField(field: number, value: string): Buffer {
-  const bytes = Buffer.from(value, 'utf8');
-  return Buffer.concat([encodeTag(field, WIRE_LEN), encodeVarint(BigInt(bytes.length)), bytes]);
+  return messages;
 }
 
 export function encodeIstioCertificateRequest(request: IstioCertificateRequest): Buffer {
   if (!Number.isSafeInteger(request.validityDurationSeconds) || request.validityDurationSeconds < 0) {
     throw new RangeError('validity_duration must be a non-negative whole number of seconds');
   }
-  // proto3 leaves default values off the wire, as protoc-generated code does.
-  const parts: Buffer[] = [];
-  if (request.csr.length > 0) parts.push(encodeStringField(REQUEST_CSR, request.csr));
-  if (request.validityDurationSeconds > 0) {
-    parts.push(encodeTag(REQUEST_VALIDITY_DURATION, WIRE_VARINT), encodeVarint(BigInt(request.validityDurationSeconds)));
-  }
-  return Buffer.concat(parts);
-}
-
-interface WireField {
-  field: number;
-  wireType: number;
-  /** The payload of a length-delimited field; empty for the other wire types. */
-  bytes: Buffer;
-}
-
-class WireReader {
-  private offset = 0;
-
-  constructor(private readonly buffer: Buffer) {}
-
-  hasMore(): boolean {
-    return this.offset < this.buffer.length;
-  }
-
-  readVarint(): bigint {
-    let result = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
-      const byte = this.buffer[this.offset];
-      if (byte === undefined) throw new RangeError('truncated varint');
-      this.offset += 1;
-      result |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return result;
-    }
-    throw new RangeError('varint longer than 10 bytes');
-  }
-
-  readField(): WireField {
-    const tag = this.readVarint();
-    const field = Number(tag >> 3n);
-    const wireType = Number(tag & 7n);
-    if (field === 0) throw new RangeError('field number 0');
-    return { field, wireType, bytes: this.readPayload(wireType) };
-  }
-
-  private readPayload(wireType: number): Buffer {
-    switch (wireType) {
-      case WIRE_VARINT:
-        this.readVarint();
-        return Buffer.alloc(0);
-      case WIRE_I64:
-        return this.skip(8);
-      case WIRE_I32:
-        return this.skip(4);
-      case WIRE_LEN:
-        return this.take(Number(this.readVarint()));
-      default:
-        throw new RangeError(`unsupported wire type ${wireType}`);
-    }
-  }
-
-  private skip(length: number): Buffer {
-    this.take(length);
-    return Buffer.alloc(0);
-  }
-
-  private take(length: number): Buffer {
-    const end = this.offset + length;
-    if (end > this.buffer.length) throw new RangeError('truncated field');
-    const bytes = this.buffer.subarray(this.offset, end);
-    this.offset = end;
-    return bytes;
-  }
-}
-
-function readFields(buffer: Buffer): WireField[] {
-  const reader = new WireReader(buffer);
-  const fields: WireField[] = [];
-  while (reader.hasMore()) fields.push(reader.readField());
-  return fields;
-}
-
-function stringsOf(fields: WireField[], field: number): string[] {
-  return fields.filter((item) => item.field === field && item.wireType === WIRE_LEN).map((item) => item.bytes.toString('utf8'));
+  const { request: type } = loadMessages();
+  // proto3 leaves default values off the wire, as protoc-generated code does; protobufjs writes
+  // every field that is set, so defaults are simply not set.
+  const fields: Record<string, unknown> = {};
+  if (request.csr.length > 0) fields.csr = request.csr;
+  if (request.validityDurationSeconds > 0) fields.validityDuration = request.validityDurationSeconds;
+  return Buffer.from(type.encode(type.fromObject(fields)).finish());
 }
 
 /** Unknown fields are skipped, as protobuf requires, so newer istiod versions stay readable. */
 export function decodeIstioCertificateResponse(buffer: Buffer): IstioCertificateResponse {
-  const fields = readFields(buffer);
-  const rootCertificates = fields
-    .filter((item) => item.field === RESPONSE_ROOT_CERT && item.wireType === WIRE_LEN)
-    .flatMap((item) => stringsOf(readFields(item.bytes), ROOTS_CA_CERT));
-  return { certChain: stringsOf(fields, RESPONSE_CERT_CHAIN), rootCertificates };
+  const { response: type } = loadMessages();
+  let decoded: protobuf.Message;
+  try {
+    checkFraming(buffer);
+    decoded = type.decode(buffer);
+  } catch (error) {
+    // A cut-off answer must never yield part of a chain.
+    throw new RangeError(`truncated or malformed IstioCertificateResponse: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const plain = type.toObject(decoded, { arrays: true }) as { certChain: string[]; rootCert?: { caCert?: string[] } };
+  return { certChain: plain.certChain, rootCertificates: plain.rootCert?.caCert ?? [] };
+}
+
+/**
+ * protobufjs reads a string whose length runs past the end without complaint, so a cut-off answer
+ * would decode to a shortened last certificate. Walking the frames with its Reader first (skip
+ * checks every length against the buffer) makes a truncated message an error.
+ */
+function checkFraming(buffer: Uint8Array): void {
+  const reader = protobuf.Reader.create(buffer);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag >>> 3 === 0) throw new RangeError('field number 0');
+    if ((tag & 7) !== 2) {
+      reader.skipType(tag & 7);
+      continue;
+    }
+    const length = reader.uint32();
+    const start = reader.pos;
+    reader.skip(length);
+    // root_cert (field 2) is itself a message of length-delimited strings.
+    if (tag >>> 3 === 2) checkFraming(buffer.subarray(start, start + length));
+  }
 }

@@ -1,3 +1,5 @@
+import { isRetryableStatus } from '../../http/http-client-errors.js';
+import { parseRetryAfter } from '../../retry/retry-policy.js';
 import { ApiException } from '@kubernetes/client-node';
 import { AppError, type ErrorCode, type FieldProblem } from '../../errors.js';
 import { redactText } from '../../log.js';
@@ -25,7 +27,6 @@ export interface KubernetesStatusSummary {
 }
 
 const MAX_MESSAGE_CHARS = 500;
-const RETRYABLE_STATUSES = new Set([409, 429]);
 
 export function isApiStatus(error: unknown, status: number): boolean {
   return error instanceof ApiException && error.code === status;
@@ -60,8 +61,7 @@ function codeFor(status: number, fallback: ErrorCode): ErrorCode {
 }
 
 function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
-  const seconds = Number(headers?.['retry-after']);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+  return parseRetryAfter(headers?.['retry-after'], Date.now());
 }
 
 /** undici's fetch rejects with `TypeError: fetch failed` (cause: ECONNREFUSED, UND_ERR_SOCKET, …) or an abort. */
@@ -89,7 +89,8 @@ export function toKubernetesError(error: unknown, context: KubernetesOperation):
   const summary = statusOf(error as ApiException<unknown>);
   const delayMs = retryAfterMs(error.headers);
   // A 401 may be a rotated in-cluster token: client-node reads the token file again next time.
-  const retryable = RETRYABLE_STATUSES.has(summary.status) || summary.status >= 500 || summary.status === 401;
+  // 409: someone else wrote first; every call here is safe to repeat, so undici's idempotent rule covers the rest.
+  const retryable = isRetryableStatus(summary.status) || summary.status === 409 || summary.status === 401;
   const suffix = summary.message === undefined ? '.' : `: ${summary.message}`;
   return new AppError(codeFor(summary.status, context.code), `Kubernetes answered ${context.operation} with HTTP ${summary.status}${suffix}`, {
     retryable,

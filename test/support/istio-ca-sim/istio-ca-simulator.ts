@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { sendUnaryData, ServerUnaryCall, ServiceDefinition } from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
+import * as protoLoader from '@grpc/proto-loader';
 import { runOpenssl, withTempDir } from './openssl-cli.js';
 
 /**
@@ -15,8 +15,8 @@ import { runOpenssl, withTempDir } from './openssl-cli.js';
  * authenticate/kubeauth): the bearer token is authenticated first; the certificate's only SAN is
  * the SPIFFE ID derived from the token's identity, whatever the CSR asks for; only the CSR's
  * public key is used; the answer is [leaf, root]. It loads proto/istio-ca.proto with
- * @grpc/proto-loader, independently of the product's hand-written encoding, so each client test
- * also checks that encoding against the schema.
+ * @grpc/proto-loader, a codec independent of the product's protobufjs encoding, so each client
+ * test also checks that encoding against the schema.
  */
 
 const PROTO_PATH = fileURLToPath(new URL('../../../proto/istio-ca.proto', import.meta.url));

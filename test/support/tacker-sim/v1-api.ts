@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { InvalidAttributeFilterError, matchesAttributeFilter, parseAttributeFilter } from './attribute-filter.js';
-import { LCM_OP_OCC_EXCLUDE_DEFAULT, selectAttributes } from './attribute-selector.js';
+import { LcmApiCore } from './lcm-api-core.js';
 import { isRecord } from './lcm-engine.js';
 import { healWork, instantiateWork, scaleWork, terminateWork, type LcmWork } from './lcm-work.js';
 import {
@@ -65,18 +64,6 @@ function parsed<T>(schema: z.ZodType<T>, request: SimRequest): T {
   return result.value;
 }
 
-function listFilter(request: SimRequest): (item: Json) => boolean {
-  const text = request.query.get('filter');
-  if (text === null) return () => true;
-  try {
-    const expressions = parseAttributeFilter(text);
-    return (item) => matchesAttributeFilter(item, expressions);
-  } catch (error) {
-    if (error instanceof InvalidAttributeFilterError) throw new V1Fault(400, error.message);
-    throw error;
-  }
-}
-
 /** How one conductor operation reports itself. */
 interface V1Operation {
   occ: SimOpOcc;
@@ -92,12 +79,14 @@ interface V1Operation {
 /** The SOL003 v1 API as tacker/api/vnflcm/v1/controller.py and conductor_server.py serve it. */
 export class V1Api {
   private readonly views: V1Views;
+  private readonly core: LcmApiCore;
 
   constructor(
     private readonly state: TackerState,
     private readonly options: V1ApiOptions,
   ) {
     this.views = new V1Views(state);
+    this.core = new LcmApiCore(state, 'v1', (detail) => new V1Fault(400, detail));
   }
 
   routes(): Route[] {
@@ -143,7 +132,7 @@ export class V1Api {
    */
   private async createSubscription(request: SimRequest): Promise<SimResponse> {
     const body = parsed(subscriptionRequestSchema, request);
-    const subscription: SimSubscription = { api: 'v1', id: randomUUID(), callbackUri: body.callbackUri };
+    const subscription = this.core.newSubscription(body.callbackUri);
     if (body.filter !== undefined) subscription.filter = body.filter;
     if (body.authentication !== undefined) subscription.authentication = body.authentication;
     if (this.options.testCallbackUri && !(await this.state.sender.testV1(subscription))) {
@@ -151,14 +140,12 @@ export class V1Api {
     }
     const duplicate = this.state.subscriptionsOf('v1').find((existing) => isDuplicateV1(existing, subscription));
     if (duplicate !== undefined) return respond(303, undefined, { Location: this.views.subscriptionHref(duplicate.id) });
-    this.state.subscriptions.set(subscription.id, subscription);
-    this.state.changed();
+    this.core.addSubscription(subscription);
     return respond(201, this.views.subscription(subscription), { Location: this.views.subscriptionHref(subscription.id) });
   }
 
   private listSubscriptions(request: SimRequest): SimResponse {
-    const matches = listFilter(request);
-    return respond(200, this.state.subscriptionsOf('v1').map((subscription) => this.views.subscription(subscription)).filter(matches));
+    return respond(200, this.core.listSubscriptions(request, this.views));
   }
 
   private showSubscription(id: string): SimResponse {
@@ -169,8 +156,7 @@ export class V1Api {
 
   private deleteSubscription(id: string): SimResponse {
     if (this.state.subscriptionOf('v1', id) === undefined) return problem(404, `Can not find requested vnf lcm subscription: ${id}`, 'Not Found');
-    this.state.subscriptions.delete(id);
-    this.state.changed();
+    this.core.removeSubscription(id);
     return respond(204);
   }
 
@@ -181,38 +167,28 @@ export class V1Api {
     if (vnfd === undefined) {
       return problem(404, `Can not find requested to NFVO,                         vnf package info: vnfdId=[${body.vnfdId}]`, 'Not Found');
     }
-    const instance: SimVnfInstance = { api: 'v1', id: randomUUID(), vnfdId: vnfd.vnfdId, instantiationState: 'NOT_INSTANTIATED', scaleLevels: {}, vnfcs: [], isLocked: false };
-    if (body.vnfInstanceName !== undefined) instance.vnfInstanceName = body.vnfInstanceName;
-    if (body.vnfInstanceDescription !== undefined) instance.vnfInstanceDescription = body.vnfInstanceDescription;
-    if (body.metadata !== undefined) instance.metadata = body.metadata;
-    this.state.instances.set(instance.id, instance);
-    this.state.changed();
+    const instance = this.core.addInstance(vnfd, body);
     const links = { vnfInstance: { href: this.views.instancePath(instance.id) } };
     this.cast({ notificationType: 'VnfIdentifierCreationNotification', vnfInstanceId: instance.id, links }, { notificationType: 'VnfIdentifierCreationNotification' });
     return respond(201, this.views.instance(instance), { Location: this.views.instancePath(instance.id) });
   }
 
   private listInstances(request: SimRequest): SimResponse {
-    const matches = listFilter(request);
-    const instances = [...this.state.instances.values()].filter((instance) => instance.api === 'v1');
-    return respond(200, instances.map((instance) => this.views.instance(instance)).filter(matches));
+    return respond(200, this.core.listInstances(request, this.views));
   }
 
   /** controller.delete: the deletion notification's vnfInstance link is an unexpanded template (sic). */
   private deleteInstance(id: string): SimResponse {
     const instance = this.instance(id);
     this.checkState(instance, 'NOT_INSTANTIATED', 'delete');
-    this.state.instances.delete(id);
-    this.state.changed();
+    this.core.removeInstance(id);
     const links = { vnfInstance: 'href:{apiRoot}/vnflcm/v1/vnf_instances/{vnfInstanceId}' };
     this.cast({ notificationType: 'VnfIdentifierDeletionNotification', vnfInstanceId: id, links }, { notificationType: 'VnfIdentifierDeletionNotification' });
     return respond(204);
   }
 
   private listOpOccs(request: SimRequest): SimResponse {
-    const matches = listFilter(request);
-    const views = this.state.opOccsOf('v1').map((occ) => this.views.opOcc(occ)).filter(matches);
-    return respond(200, views.map((view) => selectAttributes(view, request.query, LCM_OP_OCC_EXCLUDE_DEFAULT)));
+    return respond(200, this.core.listOpOccs(request, this.views));
   }
 
   private showOpOcc(id: string): SimResponse {

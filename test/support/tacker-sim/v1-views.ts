@@ -1,3 +1,4 @@
+import { opOccView } from './lcm-api-core.js';
 import { productFields } from './subscription-filter.js';
 import type { TackerState } from './tacker-state.js';
 import { formatV1ApiTime } from './tacker-time.js';
@@ -74,18 +75,7 @@ export class V1Views {
 
   /** v1 stores operationParams as the JSON text of the request and returns it as such. */
   opOcc(occ: SimOpOcc): Json {
-    const view: Json = {
-      id: occ.id,
-      operationState: occ.operationState,
-      stateEnteredTime: formatV1ApiTime(occ.stateEnteredTime),
-      startTime: formatV1ApiTime(occ.startTime),
-      vnfInstanceId: occ.vnfInstanceId,
-      operation: occ.operation,
-      isAutomaticInvocation: occ.isAutomaticInvocation,
-      operationParams: occ.operationParams,
-      isCancelPending: false,
-    };
-    if (occ.error !== undefined) view.error = occ.error;
+    const view = opOccView(occ, formatV1ApiTime);
     if (occ.affectedVnfcs !== undefined) view.resourceChanges = { affectedVnfcs: occ.affectedVnfcs, affectedVirtualLinks: [], affectedVirtualStorages: [] };
     view._links = {
       self: { href: this.absolute(this.opOccPath(occ.id)) },

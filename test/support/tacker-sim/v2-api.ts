@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { InvalidAttributeFilterError, matchesAttributeFilter, parseAttributeFilter } from './attribute-filter.js';
-import { LCM_OP_OCC_EXCLUDE_DEFAULT, selectAttributes, V2_INSTANCE_EXCLUDE_DEFAULT } from './attribute-selector.js';
+import { selectAttributes, V2_INSTANCE_EXCLUDE_DEFAULT } from './attribute-selector.js';
+import { LcmApiCore } from './lcm-api-core.js';
 import { healWork, instantiateWork, scaleWork, terminateWork, type LcmWork } from './lcm-work.js';
 import {
   createVnfRequestSchema,
@@ -92,27 +91,17 @@ function parsed<T>(schema: z.ZodType<T>, body: unknown): T {
   return result.value;
 }
 
-function listFilter(request: SimRequest): (item: Json) => boolean {
-  const text = request.query.get('filter');
-  if (text === null) return () => true;
-  try {
-    const expressions = parseAttributeFilter(text);
-    return (item) => matchesAttributeFilter(item, expressions);
-  } catch (error) {
-    if (error instanceof InvalidAttributeFilterError) throw solError(400, error.message);
-    throw error;
-  }
-}
-
 /** The SOL003 v2 API as tacker/sol_refactored/controller/vnflcm_v2.py serves it. */
 export class V2Api {
   private readonly views: V2Views;
+  private readonly core: LcmApiCore;
 
   constructor(
     private readonly state: TackerState,
     private readonly options: V2ApiOptions,
   ) {
     this.views = new V2Views(state);
+    this.core = new LcmApiCore(state, 'v2', (detail) => solError(400, detail));
   }
 
   routes(): Route[] {
@@ -182,27 +171,24 @@ export class V2Api {
    */
   private async createSubscription(body: unknown): Promise<SimResponse> {
     const request = parsed(subscriptionRequestSchema, body);
-    const subscription: SimSubscription = { api: 'v2', id: randomUUID(), callbackUri: request.callbackUri, verbosity: request.verbosity ?? 'FULL' };
+    const subscription: SimSubscription = { ...this.core.newSubscription(request.callbackUri), verbosity: request.verbosity ?? 'FULL' };
     if (request.filter !== undefined && Object.keys(request.filter).length > 0) subscription.filter = request.filter;
     if (request.authentication !== undefined) subscription.authentication = checkedAuthentication(request.authentication);
     if (this.options.testCallbackUri) {
       const outcome = await this.state.sender.testV2(subscription);
       if (outcome.kind === 'failed') throw outcome.status === 422 ? solError(422, outcome.detail) : new SolError(500, outcome.detail);
     }
-    this.state.subscriptions.set(subscription.id, subscription);
-    this.state.changed();
+    this.core.addSubscription(subscription);
     return respond(201, this.views.subscription(subscription), { location: this.views.subscriptionHref(subscription.id) });
   }
 
   private listSubscriptions(request: SimRequest): SimResponse {
-    const matches = listFilter(request);
-    return respond(200, this.state.subscriptionsOf('v2').map((subscription) => this.views.subscription(subscription)).filter(matches));
+    return respond(200, this.core.listSubscriptions(request, this.views));
   }
 
   private deleteSubscription(id: string): SimResponse {
     this.subscription(id);
-    this.state.subscriptions.delete(id);
-    this.state.changed();
+    this.core.removeSubscription(id);
     return respond(204);
   }
 
@@ -211,21 +197,18 @@ export class V2Api {
     const request = parsed(createVnfRequestSchema, body);
     const vnfd = this.state.vnfds.get(request.vnfdId);
     if (vnfd === undefined) throw solError(422, `VnfPackage of vnfdId ${request.vnfdId} is not found or not operational.`);
-    const instance: SimVnfInstance = { api: 'v2', id: randomUUID(), vnfdId: vnfd.vnfdId, instantiationState: 'NOT_INSTANTIATED', scaleLevels: {}, vnfcs: [], isLocked: false };
-    if (request.vnfInstanceName !== undefined && request.vnfInstanceName !== '') instance.vnfInstanceName = request.vnfInstanceName;
-    if (request.vnfInstanceDescription !== undefined && request.vnfInstanceDescription !== '') instance.vnfInstanceDescription = request.vnfInstanceDescription;
-    if (request.metadata !== undefined && Object.keys(request.metadata).length > 0) instance.metadata = request.metadata;
-    this.state.instances.set(instance.id, instance);
-    this.state.changed();
+    // v2 stores empty names, descriptions and metadata as absent.
+    const instance = this.core.addInstance(vnfd, {
+      ...(request.vnfInstanceName === undefined || request.vnfInstanceName === '' ? {} : { vnfInstanceName: request.vnfInstanceName }),
+      ...(request.vnfInstanceDescription === undefined || request.vnfInstanceDescription === '' ? {} : { vnfInstanceDescription: request.vnfInstanceDescription }),
+      ...(request.metadata === undefined || Object.keys(request.metadata).length === 0 ? {} : { metadata: request.metadata }),
+    });
     this.notifyIdentifier(instance, 'VnfIdentifierCreationNotification');
     return respond(201, this.views.instance(instance), { location: this.views.instHref(instance.id) });
   }
 
   private listInstances(request: SimRequest): SimResponse {
-    const matches = listFilter(request);
-    const instances = [...this.state.instances.values()].filter((instance) => instance.api === 'v2');
-    const views = instances.map((instance) => this.views.instance(instance)).filter(matches);
-    return respond(200, views.map((view) => selectAttributes(view, request.query, V2_INSTANCE_EXCLUDE_DEFAULT)));
+    return respond(200, this.core.listInstances(request, this.views).map((view) => selectAttributes(view, request.query, V2_INSTANCE_EXCLUDE_DEFAULT)));
   }
 
   private deleteInstance(id: string): SimResponse {
@@ -233,16 +216,13 @@ export class V2Api {
     if (instance.isLocked) throw solError(409, `Other LCM operation of vnfInstance ${id} is in progress.`);
     if (instance.instantiationState !== 'NOT_INSTANTIATED') throw solError(409, `VnfInstance ${id} is instantiated.`);
     if (this.state.hasFailedTemp(id)) throw solError(409, `Other LCM operation of vnfInstance ${id} is in progress.`);
-    this.state.instances.delete(id);
-    this.state.changed();
+    this.core.removeInstance(id);
     this.notifyIdentifier(instance, 'VnfIdentifierDeletionNotification');
     return respond(204);
   }
 
   private listOpOccs(request: SimRequest): SimResponse {
-    const matches = listFilter(request);
-    const views = this.state.opOccsOf('v2').map((occ) => this.views.opOcc(occ)).filter(matches);
-    return respond(200, views.map((view) => selectAttributes(view, request.query, LCM_OP_OCC_EXCLUDE_DEFAULT)));
+    return respond(200, this.core.listOpOccs(request, this.views));
   }
 
   /** coordinate.lock_vnf_instance, the state check, then lcm_op_occ_utils.check_lcmocc_in_progress. */

@@ -1,3 +1,4 @@
+import { opOccView } from './lcm-api-core.js';
 import { randomUUID } from 'node:crypto';
 import { newestFirst } from './lcm-work.js';
 import { productFields } from './subscription-filter.js';
@@ -104,18 +105,7 @@ export class V2Views {
   }
 
   opOcc(occ: SimOpOcc): Json {
-    const view: Json = {
-      id: occ.id,
-      operationState: occ.operationState,
-      stateEnteredTime: formatV2Timestamp(occ.stateEnteredTime),
-      startTime: formatV2Timestamp(occ.startTime),
-      vnfInstanceId: occ.vnfInstanceId,
-      operation: occ.operation,
-      isAutomaticInvocation: occ.isAutomaticInvocation,
-      operationParams: occ.operationParams,
-      isCancelPending: false,
-    };
-    if (occ.error !== undefined) view.error = occ.error;
+    const view = opOccView(occ, formatV2Timestamp);
     if (occ.affectedVnfcs !== undefined) view.resourceChanges = { affectedVnfcs: occ.affectedVnfcs };
     const self = this.opOccHref(occ.id);
     view._links = {

@@ -5,12 +5,11 @@ import { resolveDataPath, type Config } from '../config.js';
 import { durationToMs } from '../duration.js';
 import { AppError } from '../errors.js';
 import { registerSecret } from '../log.js';
-import { SqliteInjectionEventStore, type InjectionEventStore } from '../orchestrator/injection-event-store.js';
-import { PostgresInjectionEventStore } from '../orchestrator/postgres-injection-event-store.js';
-import type { JobStore } from './job-store.js';
-import { PostgresDatabase, type AdvisoryLock } from './postgres-database.js';
-import { PostgresJobStore } from './postgres-job-store.js';
-import { SqliteJobStore } from './sqlite-job-store.js';
+import type { InjectionEventStore } from '../orchestrator/injection-event-store.js';
+import { SqliteInjectionEventStore } from '../orchestrator/sqlite-injection-event-store.js';
+import type { JobStore } from '../jobs/job-store.js';
+import type { AdvisoryLock } from '../jobs/postgres-database.js';
+import { SqliteJobStore } from '../jobs/sqlite-job-store.js';
 
 /** The service's durable state, on the engine the config chose (store.kind). */
 export interface OpenedStores {
@@ -67,6 +66,12 @@ function leaseOwner(store: PostgresStoreConfig): string {
 }
 
 async function openPostgres(config: Config, store: PostgresStoreConfig): Promise<OpenedStores> {
+  // Loaded only when chosen: a one-machine service never loads the PostgreSQL client.
+  const [{ PostgresDatabase }, { PostgresJobStore }, { PostgresInjectionEventStore }] = await Promise.all([
+    import('../jobs/postgres-database.js'),
+    import('../jobs/postgres-job-store.js'),
+    import('../orchestrator/postgres-injection-event-store.js'),
+  ]);
   const owner = leaseOwner(store);
   const database = await PostgresDatabase.open({
     url: store.url,

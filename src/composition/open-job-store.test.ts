@@ -8,11 +8,11 @@ import { createTestLogger } from '../../test/support/run-log.js';
 import { configSchema, loadConfig, type Config } from '../config.js';
 import { CertificateRenewal } from '../injection/certificate-renewal.js';
 import type { ReceivedInjectionEvent } from '../orchestrator/injection-event-store.js';
-import { newJob, type Job } from './job.js';
-import { ManualClock } from './manual-clock.js';
+import { newJob, type Job } from '../jobs/job.js';
+import { ManualClock } from '../jobs/manual-clock.js';
 import { openJobStore, type OpenedStores } from './open-job-store.js';
-import { PostgresJobStore } from './postgres-job-store.js';
-import { SqliteJobStore } from './sqlite-job-store.js';
+import { PostgresJobStore } from '../jobs/postgres-job-store.js';
+import { SqliteJobStore } from '../jobs/sqlite-job-store.js';
 
 const HOUR = 3_600_000;
 

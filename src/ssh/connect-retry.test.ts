@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { AppError } from '../errors.js';
 import type { Clock } from '../clock.js';
-import { backoffDelayMs, retryUntilDeadline, type BackoffPolicy } from './retry-until-deadline.js';
+import { backoffMs, retryUntilDeadline, type RetryPolicy, type RetryUntilDeadlineOptions } from '../retry/retry-policy.js';
+import { connectAbortError } from './ssh2-vm-shell.js';
 
 /** Time moves only when the code under test sleeps; every sleep is recorded. */
 class FakeClock implements Clock {
@@ -21,12 +22,13 @@ class FakeClock implements Clock {
   }
 }
 
-const backoff: BackoffPolicy = { initialDelayMs: 500, maxDelayMs: 4_000, multiplier: 2 };
+const policy: RetryPolicy = { initialIntervalMs: 500, maximumIntervalMs: 4_000, backoffCoefficient: 2, maximumAttempts: 0 };
+const abortError: RetryUntilDeadlineOptions['abortError'] = connectAbortError;
 const refused = (): AppError => new AppError('SSH_CONNECT_FAILED', 'refused', { retryable: true, details: { failure: 'ECONNREFUSED' } });
 
 describe('connect retries until the deadline', function () {
   it('backs off exponentially up to the cap', function () {
-    expect([1, 2, 3, 4, 5, 6].map((failures) => backoffDelayMs(backoff, failures))).to.deep.equal([500, 1000, 2000, 4000, 4000, 4000]);
+    expect([1, 2, 3, 4, 5, 6].map((failures) => backoffMs(policy, failures))).to.deep.equal([500, 1000, 2000, 4000, 4000, 4000]);
   });
 
   it('retries while sshd refuses, then succeeds, reporting every attempt', async function () {
@@ -35,7 +37,7 @@ describe('connect retries until the deadline', function () {
     let calls = 0;
     const value = await retryUntilDeadline(
       () => (++calls < 4 ? Promise.reject(refused()) : Promise.resolve('session')),
-      { deadlineMs: 1_060_000, attemptTimeoutMs: 5_000, clock, backoff, onAttempt: (n, error) => reported.push([n, error?.code]) },
+      { deadlineMs: 1_060_000, attemptTimeoutMs: 5_000, clock, policy, abortError, onAttempt: (n, error) => reported.push([n, error?.code]) },
     );
     expect(value).to.equal('session');
     expect(clock.sleeps).to.deep.equal([500, 1000, 2000]);
@@ -51,7 +53,7 @@ describe('connect retries until the deadline', function () {
         clock.advance(100);
         return Promise.reject(refused());
       },
-      { deadlineMs: 10_000, attemptTimeoutMs: 3_000, clock, backoff },
+      { deadlineMs: 10_000, attemptTimeoutMs: 3_000, clock, policy, abortError },
     ).catch((error: unknown) => error as AppError);
     expect(failure.code).to.equal('SSH_CONNECT_FAILED');
     expect(failure.retryable).to.equal(true);
@@ -70,7 +72,7 @@ describe('connect retries until the deadline', function () {
     const failure = await retryUntilDeadline(() => {
       calls += 1;
       return Promise.reject(mismatch);
-    }, { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, backoff }).catch((error: unknown) => error);
+    }, { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, policy, abortError }).catch((error: unknown) => error);
     expect(failure).to.equal(mismatch);
     expect(calls).to.equal(1);
     expect(clock.sleeps).to.deep.equal([]);
@@ -83,7 +85,7 @@ describe('connect retries until the deadline', function () {
       calls += 1;
       expect(timeoutMs).to.equal(1);
       return Promise.reject(refused());
-    }, { deadlineMs: 4_000, attemptTimeoutMs: 1_000, clock, backoff }).catch((error: unknown) => error as AppError);
+    }, { deadlineMs: 4_000, attemptTimeoutMs: 1_000, clock, policy, abortError }).catch((error: unknown) => error as AppError);
     expect(calls).to.equal(1);
     expect(failure.code).to.equal('SSH_CONNECT_FAILED');
   });
@@ -94,7 +96,7 @@ describe('connect retries until the deadline', function () {
     const failure = await retryUntilDeadline(() => {
       controller.abort(new DOMException('step over', 'TimeoutError'));
       return Promise.reject(refused());
-    }, { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, backoff, signal: controller.signal }).catch((error: unknown) => error as AppError);
+    }, { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, policy, abortError, signal: controller.signal }).catch((error: unknown) => error as AppError);
     expect(failure.code).to.equal('STEP_TIMEOUT');
     expect(clock.sleeps).to.deep.equal([]);
   });
@@ -107,7 +109,7 @@ describe('connect retries until the deadline', function () {
     const failure = await retryUntilDeadline(() => {
       calls += 1;
       return Promise.reject(refused());
-    }, { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, backoff, signal: controller.signal }).catch((error: unknown) => error as AppError);
+    }, { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, policy, abortError, signal: controller.signal }).catch((error: unknown) => error as AppError);
     expect(calls).to.equal(1);
     expect(failure.code).to.equal('SSH_CONNECT_FAILED');
     expect(failure.details).to.include({ cancelled: true });
@@ -115,7 +117,7 @@ describe('connect retries until the deadline', function () {
 
   it('turns a plain error into a non-retryable INTERNAL one instead of retrying it', async function () {
     const clock = new FakeClock(0);
-    const failure = await retryUntilDeadline(() => Promise.reject(new Error('bug')), { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, backoff }).catch(
+    const failure = await retryUntilDeadline(() => Promise.reject(new Error('bug')), { deadlineMs: 60_000, attemptTimeoutMs: 1_000, clock, policy, abortError }).catch(
       (error: unknown) => error as AppError,
     );
     expect(failure.code).to.equal('INTERNAL');
