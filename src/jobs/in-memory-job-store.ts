@@ -1,4 +1,4 @@
-import type { Job } from './job.js';
+import type { Job, JobState } from './job.js';
 import {
   DEFAULT_LOG_TAIL_LINES,
   SUBJECT_HOLDING_STATES,
@@ -8,6 +8,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
+  zeroCountsByState,
   type ClaimRequest,
   type CreateJobResult,
   type JobListFilter,
@@ -72,6 +73,12 @@ export class InMemoryJobStore implements JobStore {
       const claimed = structuredClone(candidate.job);
       return structuredClone(this.write(assertStarted(claimed, request.start(claimed))));
     });
+  }
+
+  countByState(): Promise<Record<JobState, number>> {
+    const counts = zeroCountsByState();
+    for (const { job } of this.entries.values()) counts[job.state] += 1;
+    return Promise.resolve(counts);
   }
 
   findRunning(): Promise<Job[]> {

@@ -116,6 +116,9 @@ class CountingStore implements JobStore {
     this.count('claimNext');
     return this.inner.claimNext(request);
   }
+  countByState(): Promise<Record<JobState, number>> {
+    return this.inner.countByState();
+  }
   findRunning(): Promise<Job[]> {
     return this.inner.findRunning();
   }

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import type { Job, JobKind, JobState } from './job.js';
+import { JOB_STATES, type Job, type JobKind, type JobState } from './job.js';
 
 export interface CreateJobResult {
   job: Job;
@@ -53,6 +53,8 @@ export interface JobStore {
    * per-subject order above), applies `start` and saves the result. Null when nothing is claimable.
    */
   claimNext(request: ClaimRequest): Promise<Job | null>;
+  /** How many jobs are in each state, every state present (0 when none): exact at any store size, one aggregate query. */
+  countByState(): Promise<Record<JobState, number>>;
   /** Jobs left running, oldest first: after a crash, the work to resume. */
   findRunning(): Promise<Job[]>;
   /** The earliest nextAttemptAt later than `after` among jobs in retry_wait: when to wake up. */
@@ -65,6 +67,11 @@ export interface JobStore {
 }
 
 export const DEFAULT_LOG_TAIL_LINES = 500;
+
+/** Every state at 0: the starting point of countByState, so a state with no job still reports. */
+export function zeroCountsByState(): Record<JobState, number> {
+  return Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
+}
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1_000;
 

@@ -1,6 +1,6 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AppError, isAppError } from '../errors.js';
-import type { Job } from './job.js';
+import type { Job, JobState } from './job.js';
 import {
   DEFAULT_LOG_TAIL_LINES,
   assertStarted,
@@ -9,6 +9,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
+  zeroCountsByState,
   type ClaimRequest,
   type CreateJobResult,
   type JobListFilter,
@@ -161,6 +162,16 @@ export class SqliteJobStore implements JobStore {
         return this.write(assertStarted(claimed, request.start(claimed)));
       }),
     );
+  }
+
+  countByState(): Promise<Record<JobState, number>> {
+    return run('countByState', () => {
+      // Answered from the jobs_state index alone (a covering scan), never from the job bodies.
+      const rows = this.statement('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as unknown as Array<{ state: JobState; count: number }>;
+      const counts = zeroCountsByState();
+      for (const row of rows) counts[row.state] = row.count;
+      return counts;
+    });
   }
 
   findRunning(): Promise<Job[]> {
