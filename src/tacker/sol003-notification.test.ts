@@ -109,7 +109,7 @@ describe('SOL 003 notifications from Tacker', () => {
     });
 
     it('still refuses an identifier notification without its vnfInstanceId', () => {
-      const body = { ...(fixture('v1-vnf-identifier-deletion.json') as Record<string, unknown>), vnfInstanceId: undefined };
+      const body = { ...fixture('v1-vnf-identifier-deletion.json'), vnfInstanceId: undefined };
       expect(() => parseLcmNotification(body)).to.throw(/invalid/);
     });
   });
