@@ -39,14 +39,16 @@ const runner = new JobRunner({ store, steps: { 'lcm-event': createLcmEventSteps(
 const plugin = new TackerPlugin({ runner, store, deps });
 const password = 'bench-callback-password';
 const credentials = new InMemoryMeshCredentials();
+// The bench measures the callback path itself, not the per-client budget that would stop its bursts.
+const benchHttp = configSchema.parse({ http: { rateLimit: { unauthenticated: 1_000_000, authenticated: 1_000_000 } } }).http;
 const app = createApp({
-  config: configSchema.parse({}),
+  config: configSchema.parse({ http: benchHttp }),
   logger,
   metrics: createServiceMetrics(),
   render: { credentials, controlPlane: credentials, resolver: new StaticResolver({}), installScript: Buffer.alloc(0), artifactsDir: dir, tokenLifetimeSeconds: 3600, now: Date.now },
   apiTokens: [],
   readinessChecks: [],
-  tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password }), bodyLimitBytes: 1024 * 1024, logger }),
+  tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password }), http: benchHttp, logger }),
 });
 const server: Server = await new Promise((resolve) => {
   const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

@@ -1,8 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadApiTokens } from './api/api-tokens.js';
 import { createApp } from './api/app.js';
+import { startHttpServer } from './api/http-server.js';
 import { dataDirWritable } from './api/health-router.js';
 import { createServiceMetrics, type ServiceMetrics } from './api/metrics.js';
 import { resolveDataPath, type Config } from './config.js';
@@ -446,7 +445,7 @@ async function tackerRouters(config: Config, logger: Logger, plugin: TackerPlugi
     v2: await callbackAuthenticator(config.tacker.callbackAuthByApi.v2 ?? config.tacker.callbackAuth),
   };
   return {
-    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth: (apiVersion) => byApi[apiVersion], bodyLimitBytes: config.http.bodyLimitBytes, logger }),
+    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth: (apiVersion) => byApi[apiVersion], http: config.http, logger }),
     tackerMgmt: tackerMgmtRouter(plugin),
   };
 }
@@ -480,42 +479,19 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       'orchestratorEvents',
       engine.orchestrator === undefined
         ? undefined
-        : orchestratorEventsRouter({ events: engine.orchestrator.events, secret: engine.orchestrator.eventSecret, bodyLimitBytes: config.http.bodyLimitBytes, now: Date.now, logger }),
+        : orchestratorEventsRouter({ events: engine.orchestrator.events, secret: engine.orchestrator.eventSecret, http: config.http, now: Date.now, logger }),
     ),
     apiTokens: tokens,
     readinessChecks: [dataDirWritable(config.dataDir)],
   });
-  const server = await listen(app, config.http.port, config.http.host);
-  const { port } = server.address() as AddressInfo;
-  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
-  const url = `http://${host}:${port}`;
+  const http = await startHttpServer(app, config.http, logger);
+  const url = http.url;
   logger.info('Service listening', { url, authMode: config.http.auth.mode, generatedTokenFile: generatedFile });
   return {
     url,
     close: async () => {
-      await closeServer(server);
+      await http.close();
       await engine.close();
     },
   };
-}
-
-function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(listenError(error, host, port)) : resolve(server)));
-  });
-}
-
-function listenError(error: Error, host: string, port: number): AppError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return new AppError('INVALID_CONFIG', `Port ${port} on ${host} is already in use; choose another with http.port or VMSI_HTTP_PORT.`, { cause: error });
-  if (code === 'EACCES') return new AppError('INVALID_CONFIG', `Listening on ${host}:${port} is not permitted for this user.`, { cause: error });
-  if (code === 'EADDRNOTAVAIL') return new AppError('INVALID_CONFIG', `${host} is not an address of this machine; fix http.host.`, { cause: error });
-  return new AppError('INTERNAL', `The service could not listen on ${host}:${port}.`, { cause: error });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()));
-    server.closeAllConnections();
-  });
 }

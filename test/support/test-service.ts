@@ -1,6 +1,5 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/api/app.js';
+import { startHttpServer } from '../../src/api/http-server.js';
 import type { ApiToken } from '../../src/api/authentication.js';
 import { createServiceMetrics } from '../../src/api/metrics.js';
 import { configSchema, type Config } from '../../src/config.js';
@@ -26,9 +25,10 @@ export async function startTestService(overrides: { config?: Partial<Config>; re
     { name: 'admin', token: ADMIN_TOKEN, scopes: ['read', 'write', 'secrets'] },
     { name: 'reader', token: READER_TOKEN, scopes: ['read'] },
   ];
+  const logger = createTestLogger();
   const app = createApp({
     config,
-    logger: createTestLogger(),
+    logger,
     metrics: createServiceMetrics(),
     render: {
       credentials,
@@ -44,17 +44,6 @@ export async function startTestService(overrides: { config?: Partial<Config>; re
     readinessChecks: [],
     ...(overrides.injections === undefined ? {} : { injections: overrides.injections }),
   });
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    credentials,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const http = await startHttpServer(app, { ...config.http, host: '127.0.0.1', port: 0 }, logger);
+  return { url: http.url, credentials, close: () => http.close() };
 }
