@@ -35,7 +35,8 @@ function getOverTls(server: RunningHttpServer, options: tls.ConnectionOptions): 
     let body = '';
     let subject: string | undefined;
     socket.on('secureConnect', () => {
-      subject = socket.getPeerCertificate().subject.CN;
+      const commonName = socket.getPeerCertificate().subject.CN;
+      subject = Array.isArray(commonName) ? commonName[0] : commonName;
       socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     });
     socket.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
