@@ -5,7 +5,8 @@
 #
 # Environment (all optional):
 #   VMSI_TEST_CACHE      cache directory (default /var/cache/vmsi-test)
-#   VMSI_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the one this machine's apt uses)
+#   VMSI_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the first non-security one in this
+#                        machine's apt sources; without either, the build stops and says so)
 #   VMSI_FORCE_REBUILD=1 rebuild the base root even if its stamp matches
 set -euo pipefail
 
@@ -38,13 +39,21 @@ install_host_packages() {
 }
 
 # The mirror this machine's apt already reaches (deb822 or one-line format), so the base build
-# works behind the same proxy or snapshot setup; security and third-party repositories are skipped.
+# works behind the same proxy or snapshot setup; security repositories are skipped. There is no
+# built-in fallback: a machine whose apt names no Debian archive must say which one to use.
+apt_source_uris() {
+  local file
+  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [[ -r $file ]] || continue
+    # deb822: "URIs: A [B …]"; one-line: "deb [options] URI suite …" (options in brackets skipped).
+    sed -nE -e 's/^[[:space:]]*URIs:[[:space:]]*//Ip' \
+      -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "$file"
+  done | tr ' ' '\n' | grep -E '^(https?|file)://' | grep -v -i security || true
+}
+
 find_mirror() {
   if [[ -n ${VMSI_DEBIAN_MIRROR:-} ]]; then printf '%s\n' "$VMSI_DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+  apt_source_uris | head -n 1
 }
 
 is_base_current() {
@@ -122,6 +131,7 @@ customize_base() {
 build_base() {
   local mirror tmp
   mirror=$(find_mirror)
+  [[ -n $mirror ]] || die "this machine's apt sources name no Debian archive to build the test VMs from; set VMSI_DEBIAN_MIRROR to one (e.g. VMSI_DEBIAN_MIRROR=http://<your mirror>/debian)"
   tmp=$BASE_DIR.building
   rm -rf "$tmp"
   log "building base root from $mirror (about a minute)"
