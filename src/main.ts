@@ -7,6 +7,7 @@ import { createServiceMetrics, type ServiceMetrics } from './api/metrics.js';
 import { resolveDataPath, type Config } from './config.js';
 import { durationToMs } from './duration.js';
 import { AppError } from './errors.js';
+import { checkConfiguredUrls, checkOutboundUrl } from './outbound-url.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
 import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { CertificateRenewal } from './injection/certificate-renewal.js';
@@ -233,7 +234,10 @@ async function tackerWiring(config: Config, logger: Logger, store: JobStore, ser
   const tackerClient = (apiVersion: TackerApiVersion): Promise<TackerClient> => {
     let client = tackerClients.get(apiVersion);
     if (client === undefined) {
-      client = clients.keystone.endpoint('nfv-orchestration').then((baseUrl) => new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken }));
+      client = clients.keystone.endpoint('nfv-orchestration').then(async (baseUrl) => {
+        await checkOutboundUrl(baseUrl, 'The Tacker endpoint in the Keystone catalog');
+        return new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken });
+      });
       client.catch(() => tackerClients.delete(apiVersion));
       tackerClients.set(apiVersion, client);
     }
@@ -462,6 +466,7 @@ export async function subscriptionAuthentication(config: Config, apiVersion: Tac
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  await checkConfiguredUrls(config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { tokens, generatedFile } = await loadApiTokens(config);
   const metrics = createServiceMetrics();
