@@ -13,6 +13,7 @@ import type { TackerPluginDependencies } from '../../src/injection/lcm-event-ste
 import { TackerPlugin } from '../../src/injection/tacker-plugin.js';
 import { InMemoryJobStore } from '../../src/jobs/in-memory-job-store.js';
 import { JobRunner } from '../../src/jobs/job-runner.js';
+import type { JobStore } from '../../src/jobs/job-store.js';
 import type { Logger } from '../../src/log.js';
 import type { ClusterObjects } from '../../src/orchestrator/cluster-objects.js';
 import { SqliteInjectionEventStore } from '../../src/orchestrator/injection-event-store.js';
@@ -39,7 +40,7 @@ export interface FullApp {
   url: string;
   /** Every route the app registers, read from express's own router stack. */
   routes: RegisteredRoute[];
-  store: InMemoryJobStore;
+  store: JobStore;
   close(): Promise<void>;
 }
 
@@ -58,10 +59,10 @@ function unreachable<T extends object>(what: string): T {
  * orchestrator and its event inbox), on the real HTTP server, over in-memory stores. The job
  * runner is not started: requests are answered and stored, nothing runs.
  */
-export async function startFullApp(options: { http?: Record<string, unknown>; logger?: Logger } = {}): Promise<FullApp> {
+export async function startFullApp(options: { http?: Record<string, unknown>; logger?: Logger; store?: JobStore } = {}): Promise<FullApp> {
   const config: Config = configSchema.parse({ http: { host: '127.0.0.1', port: 0, auth: { anonymousPaths: ['/healthz', '/readyz'] }, ...options.http } });
   const logger = options.logger ?? createTestLogger();
-  const store = new InMemoryJobStore();
+  const store = options.store ?? new InMemoryJobStore();
   const runner = new JobRunner({ store, steps: {}, clock: systemClock, logger, concurrency: 1, stopGraceMs: 0 });
   const injections = new InjectionService({ runner, store });
   const tackerDeps = unreachable<TackerPluginDependencies>('Tacker');
