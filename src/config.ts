@@ -304,6 +304,10 @@ export const configSchema = z
     path: ['openstack'],
     message: 'the Tacker plugin needs openstack (Keystone) settings to read Tacker and Nova',
   })
+  .refine((config) => config.http.tls === undefined || config.tacker?.callbackBaseUrl === undefined || config.tacker.callbackBaseUrl.startsWith('https://'), {
+    path: ['tacker', 'callbackBaseUrl'],
+    message: 'the service serves HTTPS (http.tls): the callback URL Tacker is given must be https',
+  })
   .refine((config) => config.orchestrator === undefined || config.orchestrator.eventSecretFile !== undefined || config.notify.webhook !== undefined, {
     path: ['orchestrator', 'eventSecretFile'],
     message: "the orchestrator checks the injector's signed events: set eventSecretFile, or notify.webhook (its secretFile is used)",
