@@ -8,6 +8,7 @@ import type { HttpConfig, TlsConfig } from '../config.js';
 import { durationToMs } from '../duration.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { problemFor } from './problem-details.js';
 
 export interface RunningHttpServer {
   server: Server;
@@ -97,7 +98,8 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   }
   const [status, title] =
     error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-  const body = JSON.stringify({ type: 'about:blank', title, status, detail: 'The request could not be read.', code: 'INVALID_REQUEST', retryable: status === 408 });
+  const problem = problemFor(new AppError('INVALID_REQUEST', 'The request could not be read.', { retryable: status === 408 }));
+  const body = JSON.stringify({ ...problem, title, status });
   socket.end(`HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
