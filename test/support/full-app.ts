@@ -20,7 +20,8 @@ import { SqliteInjectionEventStore } from '../../src/orchestrator/injection-even
 import { OrchestratorService } from '../../src/orchestrator/orchestrator-service.js';
 import type { VnfLifecycle } from '../../src/orchestrator/vnf-convergence.js';
 import { createTestLogger } from './run-log.js';
-import { InMemoryMeshCredentials, StaticResolver } from './test-credentials.js';
+import { InMemoryMeshCredentials } from './test-credentials.js';
+import { testRenderDependencies } from './test-service.js';
 
 export const FULL_APP_TOKENS = {
   admin: 'full-app-admin-token-0123456789abcdef',
@@ -79,15 +80,7 @@ export async function startFullApp(options: { http?: Record<string, unknown>; lo
     config,
     logger,
     metrics: createServiceMetrics(),
-    render: {
-      credentials,
-      controlPlane: credentials,
-      resolver: new StaticResolver({ 'eastwest.example.net': '198.51.100.2' }),
-      installScript: Buffer.from('#!/bin/bash\nexit 0\n'),
-      artifactsDir: '/nonexistent',
-      tokenLifetimeSeconds: 3600,
-      now: Date.now,
-    },
+    render: testRenderDependencies(credentials),
     injections,
     tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v1', 'v2'], auth: () => ({ kind: 'basic', username: CALLBACK_USER, password: CALLBACK_PASSWORD }), http: config.http, logger }),
     tackerMgmt: tackerMgmtRouter(plugin),

@@ -17,6 +17,19 @@ export interface TestService {
   close(): Promise<void>;
 }
 
+/** Render dependencies over in-memory credentials, a fixed gateway name and a do-nothing install script. */
+export function testRenderDependencies(credentials: InMemoryMeshCredentials): RenderDependencies {
+  return {
+    credentials,
+    controlPlane: credentials,
+    resolver: new StaticResolver({ 'eastwest.example.net': '198.51.100.2' }),
+    installScript: Buffer.from('#!/bin/bash\nexit 0\n'),
+    artifactsDir: '/nonexistent',
+    tokenLifetimeSeconds: 3600,
+    now: Date.now,
+  };
+}
+
 /** The real express app on port 0 with in-memory adapters: tests speak HTTP to it. */
 export async function startTestService(overrides: { config?: Partial<Config>; render?: Partial<RenderDependencies>; injections?: InjectionService } = {}): Promise<TestService> {
   const config: Config = { ...configSchema.parse({}), ...overrides.config };
@@ -30,16 +43,7 @@ export async function startTestService(overrides: { config?: Partial<Config>; re
     config,
     logger,
     metrics: createServiceMetrics(),
-    render: {
-      credentials,
-      controlPlane: credentials,
-      resolver: new StaticResolver({ 'eastwest.example.net': '198.51.100.2' }),
-      installScript: Buffer.from('#!/bin/bash\nexit 0\n'),
-      artifactsDir: '/nonexistent',
-      tokenLifetimeSeconds: 3600,
-      now: Date.now,
-      ...overrides.render,
-    },
+    render: { ...testRenderDependencies(credentials), ...overrides.render },
     apiTokens: tokens,
     readinessChecks: [],
     ...(overrides.injections === undefined ? {} : { injections: overrides.injections }),
