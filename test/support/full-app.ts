@@ -9,7 +9,7 @@ import { systemClock } from '../../src/clock.js';
 import { configSchema, type Config } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
 import { InjectionService } from '../../src/injection/injection-service.js';
-import type { TackerPluginDependencies } from '../../src/injection/lcm-event-steps.js';
+import { createLcmEventSteps, type TackerPluginDependencies } from '../../src/injection/lcm-event-steps.js';
 import { TackerPlugin } from '../../src/injection/tacker-plugin.js';
 import { InMemoryJobStore } from '../../src/jobs/in-memory-job-store.js';
 import { JobRunner } from '../../src/jobs/job-runner.js';
@@ -49,9 +49,10 @@ export interface FullApp {
  * A port whose every call fails as an unreachable service would: the routes under test store jobs
  * and never reach Kubernetes or Tacker, and a call that does must not look like a success.
  */
-function unreachable<T extends object>(what: string): T {
-  return new Proxy({} as T, {
-    get: () => () => Promise.reject(new AppError('SERVICE_UNREACHABLE', `${what} is not part of this test.`, { retryable: true })),
+function unreachable<T extends object>(what: string, values: Partial<T> = {}): T {
+  return new Proxy(values as T, {
+    get: (target, key) =>
+      key in target ? (target as Record<string | symbol, unknown>)[key] : () => Promise.reject(new AppError('SERVICE_UNREACHABLE', `${what} is not part of this test.`, { retryable: true })),
   });
 }
 
@@ -64,9 +65,9 @@ export async function startFullApp(options: { http?: Record<string, unknown>; lo
   const config: Config = configSchema.parse({ http: { host: '127.0.0.1', port: 0, auth: { anonymousPaths: ['/healthz', '/readyz'] }, ...options.http } });
   const logger = options.logger ?? createTestLogger();
   const store = options.store ?? new InMemoryJobStore();
-  const runner = new JobRunner({ store, steps: {}, clock: systemClock, logger, concurrency: 1, stopGraceMs: 0 });
+  const tackerDeps = unreachable<TackerPluginDependencies>('Tacker', { activeTimeoutMs: 1_000 });
+  const runner = new JobRunner({ store, steps: { 'lcm-event': createLcmEventSteps(tackerDeps) }, clock: systemClock, logger, concurrency: 1, stopGraceMs: 0 });
   const injections = new InjectionService({ runner, store });
-  const tackerDeps = unreachable<TackerPluginDependencies>('Tacker');
   const plugin = new TackerPlugin({ runner, store, deps: tackerDeps });
   const events = SqliteInjectionEventStore.open(':memory:');
   const orchestrator = new OrchestratorService({ runner, store, cluster: unreachable<ClusterObjects>('Kubernetes'), tacker: () => Promise.resolve(unreachable<VnfLifecycle>('Tacker')), events });
