@@ -1,10 +1,10 @@
+import { benchConfig } from './support/bench-app.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/api/app.js';
 import { createServiceMetrics } from '../src/api/metrics.js';
 import { tackerCallbackRouter } from '../src/api/tacker-router.js';
 import { systemClock } from '../src/clock.js';
-import { configSchema } from '../src/config.js';
 import { createLcmEventSteps, type TackerPluginDependencies } from '../src/injection/lcm-event-steps.js';
 import { TackerPlugin } from '../src/injection/tacker-plugin.js';
 import { JobRunner } from '../src/jobs/job-runner.js';
@@ -31,13 +31,13 @@ export async function startIntakeServer(store: JobStore, artifactsDir: string): 
   const plugin = new TackerPlugin({ runner, store, deps });
   const credentials = new InMemoryMeshCredentials();
   const app = createApp({
-    config: configSchema.parse({}),
+    config: benchConfig,
     logger,
     metrics: createServiceMetrics(),
     render: { credentials, controlPlane: credentials, resolver: new StaticResolver({}), installScript: Buffer.alloc(0), artifactsDir, tokenLifetimeSeconds: 3600, now: Date.now },
     apiTokens: [],
     readinessChecks: [],
-    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password: BENCH_CALLBACK_PASSWORD }), bodyLimitBytes: 1024 * 1024, logger }),
+    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password: BENCH_CALLBACK_PASSWORD }), http: benchConfig.http, logger }),
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

@@ -11,7 +11,7 @@ import { TackerPlugin } from '../src/injection/tacker-plugin.js';
 import { JobRunner } from '../src/jobs/job-runner.js';
 import { SqliteJobStore } from '../src/jobs/sqlite-job-store.js';
 import { createLogger } from '../src/log.js';
-import { startBenchApp } from './support/bench-app.js';
+import { benchConfig, startBenchApp } from './support/bench-app.js';
 import { latencySummary, type LatencySummary } from './support/latency-summary.js';
 import type { HttpLoadPlan, HttpLoadReport } from './support/http-load-worker.js';
 import { operationOf } from './support/tacker-notifications.js';
@@ -39,7 +39,7 @@ const runner = new JobRunner({ store, steps: { 'lcm-event': createLcmEventSteps(
 const plugin = new TackerPlugin({ runner, store, deps });
 const password = 'bench-callback-password';
 const app = await startBenchApp(dir, {
-  tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password }), bodyLimitBytes: 1024 * 1024, logger }),
+  tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: ['v2'], auth: () => ({ kind: 'basic', username: 'tacker', password }), http: benchConfig.http, logger }),
 });
 const url = `${app.baseUrl}/v1/tacker/notifications/v2`;
 const headers = { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`tacker:${password}`).toString('base64')}`, version: '2.0.0' };

@@ -86,7 +86,7 @@ is_base_current() {
 # A minbase root trimmed to what a Node service needs at run time: no apt sources, caches or docs.
 build_base() {
   local tmp=$IMAGE_BASE.building mirror
-  mirror=$(find_mirror)
+  mirror=$(require_mirror) || exit 1
   rm -rf "$tmp"
   log "building the image base root from $mirror (about a minute, once)"
   debootstrap --variant=minbase --include="$IMAGE_INCLUDE" "$SUITE" "$tmp" "$mirror" >"$CACHE_DIR/image-debootstrap.log" 2>&1 \

@@ -5,7 +5,8 @@
 #
 # Environment (all optional):
 #   VMSI_TEST_CACHE      cache directory (default /var/cache/vmsi-test)
-#   VMSI_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the one this machine's apt uses)
+#   VMSI_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the first non-security one in this
+#                        machine's apt sources; without either, the build stops and says so)
 #   VMSI_FORCE_REBUILD=1 rebuild the base root even if its stamp matches
 set -euo pipefail
 
@@ -19,7 +20,7 @@ readonly SUITE=bookworm
 # debootstrap does not resolve virtual packages: python3-cryptography (pulled in by cloud-init)
 # needs python3-cffi-backend-api-*, which only python3-cffi-backend provides, so it is named here.
 readonly INCLUDE=systemd-sysv,dbus,openssh-server,iproute2,python3,curl,openssl,iptables,ca-certificates,sudo,cloud-init,procps,python3-cffi-backend
-readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux postgresql buildah umoci)
+readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux openssl postgresql buildah umoci)
 readonly CACHE_DIR=${VMSI_TEST_CACHE:-/var/cache/vmsi-test}
 readonly BASE_DIR=$CACHE_DIR/base-$SUITE
 readonly STAMP_FILE=$BASE_DIR.stamp
@@ -122,7 +123,8 @@ customize_base() {
 
 build_base() {
   local mirror tmp
-  mirror=$(find_mirror)
+  mirror=$(require_mirror) || exit 1
+  [[ -n $mirror ]] || die "this machine's apt sources name no Debian archive to build the test VMs from; set VMSI_DEBIAN_MIRROR to one (e.g. VMSI_DEBIAN_MIRROR=http://<your mirror>/debian)"
   tmp=$BASE_DIR.building
   rm -rf "$tmp"
   log "building base root from $mirror (about a minute)"

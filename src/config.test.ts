@@ -13,6 +13,24 @@ describe('config', function () {
     expect(config.mesh.tokenLifetime).to.equal('1h');
   });
 
+  it('has safe HTTP limits by default: header and request timeouts, connection cap, rate budgets, body limits per route', function () {
+    const { http } = loadConfig({ env: {} });
+    expect(http.limits).to.deep.equal({ headersTimeout: '10s', requestTimeout: '60s', keepAliveTimeout: '5s', maxRequestsPerSocket: 1000, maxConnections: 512, maxHeaderBytes: 16384 });
+    expect(http.rateLimit).to.deep.equal({ window: '1m', unauthenticated: 120, authenticated: 3000 });
+    expect(http.bodyLimits['/v1/orchestrator/events']).to.equal(64 * 1024);
+    expect(http.tls).to.equal(undefined);
+  });
+
+  it('refuses a plain-http Tacker callback URL when the service serves HTTPS', function () {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-config-tls-'));
+    const file = path.join(dir, 'config.yaml');
+    const tacker = { callbackAuth: { kind: 'none' }, callbackBaseUrl: 'http://vmsi.example:8443', defaults: { ssh: { user: 'u', privateKeySecret: 'k' }, package: { source: 'mirror', url: 'https://p.example/x.deb', sha256: 'a'.repeat(64) }, mesh: { gateway: { ip: '198.51.100.1' } } } };
+    writeFileSync(file, JSON.stringify({ http: { tls: { certFile: 'c.pem', keyFile: 'k.pem' } }, openstack: { authUrl: 'https://keystone.example/v3', auth: { method: 'application_credential', id: 'x', secretFile: 's' } }, tacker }));
+    expect(() => loadConfig({ file, env: {} })).to.throw().with.property('problems').that.deep.includes({ path: 'tacker.callbackBaseUrl', message: 'the service serves HTTPS (http.tls): the callback URL Tacker is given must be https' });
+    writeFileSync(file, JSON.stringify({ http: { tls: { certFile: 'c.pem', keyFile: 'k.pem' } }, openstack: { authUrl: 'https://keystone.example/v3', auth: { method: 'application_credential', id: 'x', secretFile: 's' } }, tacker: { ...tacker, callbackBaseUrl: 'https://vmsi.example:8443' } }));
+    expect(loadConfig({ file, env: {} }).tacker?.callbackBaseUrl).to.equal('https://vmsi.example:8443');
+  });
+
   it('lets the environment override the file', function () {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-config-'));
     const file = path.join(dir, 'config.yaml');

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import { formatZodProblems } from './validation.js';
-import { durationSchema } from './duration.js';
+import { durationSchema, durationToMs } from './duration.js';
 import { injectionSpecSchema } from './injection-spec.js';
 import { hostPortSchema, hostnameSchema } from './network-address.js';
 import { openstackConfigSchema } from './openstack/openstack-config.js';
@@ -23,11 +23,72 @@ const apiTokenSchema = z
   })
   .strict();
 
+const tlsSchema = z
+  .object({
+    certFile: z.string().min(1).describe('PEM server certificate, its chain after it.'),
+    keyFile: z.string().min(1).describe('PEM private key of the certificate.'),
+    clientCaFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM CA bundle; when set, every client must present a certificate it signed (mTLS, as Tacker v2 OAUTH2_CLIENT_CERT does).'),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+    reloadInterval: durationSchema
+      .default('30s')
+      .describe('How often the files are read again; a changed certificate, key or CA is served to new connections without a restart.'),
+  })
+  .strict()
+  .describe('Serve HTTPS instead of HTTP.');
+
+const limitsSchema = z
+  .object({
+    headersTimeout: durationSchema.default('10s').describe('A client must send all request headers within this time (slow-header attacks).'),
+    requestTimeout: durationSchema.default('60s').describe('A client must send the whole request within this time.'),
+    keepAliveTimeout: durationSchema.default('5s').describe('An idle keep-alive connection is closed after this time.'),
+    maxRequestsPerSocket: z.number().int().min(0).default(1000).describe('Requests served on one connection before it is closed (0: no bound).'),
+    maxConnections: z.number().int().positive().default(512).describe('Open connections at once; further ones are refused.'),
+    maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024).describe('Largest request header block (431 beyond).'),
+  })
+  .strict()
+  .refine((limits) => durationToMs(limits.headersTimeout) <= durationToMs(limits.requestTimeout), {
+    path: ['headersTimeout'],
+    message: 'headersTimeout must not exceed requestTimeout',
+  });
+
+const rateLimitSchema = z
+  .object({
+    window: durationSchema.default('1m').describe('The window both budgets are counted over.'),
+    unauthenticated: z
+      .number()
+      .int()
+      .positive()
+      .default(120)
+      .describe('Requests per client address and window without valid credentials: open routes, and requests whose credentials fail.'),
+    authenticated: z.number().int().positive().default(3000).describe('Requests per credential (API token, Tacker callback, injector signature) and window.'),
+  })
+  .strict()
+  .describe('Beyond a budget the service answers 429 with Retry-After, as a problem document.');
+
+const DEFAULT_BODY_LIMITS: Record<string, number> = {
+  '/v1/tacker/notifications': 1024 * 1024,
+  '/v1/orchestrator/events': 64 * 1024,
+  '/v1/render': 256 * 1024,
+  '/v1/injections': 256 * 1024,
+  '/v1/removals': 256 * 1024,
+};
+
 const httpSchema = z
   .object({
     host: z.string().default('127.0.0.1').describe('Listen address. 127.0.0.1 keeps the embedded default private to this machine.'),
     port: z.number().int().min(0).max(65535).default(8080).describe('Listen port; 0 picks a free one.'),
-    bodyLimitBytes: z.number().int().positive().default(1024 * 1024).describe('Largest request body accepted.'),
+    tls: tlsSchema.optional(),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    rateLimit: rateLimitSchema.default(rateLimitSchema.parse({})),
+    bodyLimitBytes: z.number().int().positive().default(1024 * 1024).describe('Largest request body accepted where bodyLimits names no route.'),
+    bodyLimits: z
+      .record(z.string().startsWith('/'), z.number().int().positive())
+      .default(DEFAULT_BODY_LIMITS)
+      .describe('Largest request body per path prefix (the longest matching prefix applies); replaces the defaults when set.'),
     auth: z
       .object({
         mode: z.enum(['bearer', 'none']).default('bearer').describe('none disables authentication; only for isolated test setups.'),
@@ -275,6 +336,10 @@ export const configSchema = z
     path: ['openstack'],
     message: 'the Tacker plugin needs openstack (Keystone) settings to read Tacker and Nova',
   })
+  .refine((config) => config.http.tls === undefined || config.tacker?.callbackBaseUrl === undefined || config.tacker.callbackBaseUrl.startsWith('https://'), {
+    path: ['tacker', 'callbackBaseUrl'],
+    message: 'the service serves HTTPS (http.tls): the callback URL Tacker is given must be https',
+  })
   .refine((config) => config.orchestrator === undefined || config.orchestrator.eventSecretFile !== undefined || config.notify.webhook !== undefined, {
     path: ['orchestrator', 'eventSecretFile'],
     message: "the orchestrator checks the injector's signed events: set eventSecretFile, or notify.webhook (its secretFile is used)",
@@ -289,6 +354,19 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+export type HttpConfig = Config['http'];
+export type TlsConfig = z.infer<typeof tlsSchema>;
+export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
+
+/** The body limit of a request path: the longest bodyLimits prefix that matches, else bodyLimitBytes. */
+export function bodyLimitFor(http: Pick<HttpConfig, 'bodyLimits' | 'bodyLimitBytes'>, requestPath: string): number {
+  let best: { prefix: string; limit: number } | undefined;
+  for (const [prefix, limit] of Object.entries(http.bodyLimits)) {
+    const matches = requestPath === prefix || requestPath.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+    if (matches && (best === undefined || prefix.length > best.prefix.length)) best = { prefix, limit };
+  }
+  return best?.limit ?? http.bodyLimitBytes;
+}
 export type TackerConfig = z.infer<typeof tackerSchema>;
 export type StoreConfig = z.infer<typeof storeSchema>;
 export type CallbackAuthConfig = z.infer<typeof callbackAuthSchema>;

@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadApiTokens } from './api/api-tokens.js';
 import { createApp, type AppDependencies } from './api/app.js';
+import { startHttpServer } from './api/http-server.js';
 import type { OrchestratorParts, OrchestratorWiring } from './composition/orchestrator-capability.js';
 import type { TackerWiring } from './composition/tacker-plugin-capability.js';
 import type { TackerPlugin } from './injection/tacker-plugin.js';
@@ -12,6 +11,7 @@ import { createServiceMetrics, type ServiceMetrics } from './api/metrics.js';
 import { resolveDataPath, type Config } from './config.js';
 import { durationToMs } from './duration.js';
 import { AppError } from './errors.js';
+import { checkConfiguredUrls, checkOutboundUrl } from './outbound-url.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
 import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { CertificateRenewal } from './injection/certificate-renewal.js';
@@ -130,6 +130,7 @@ export async function tackerClientFor(config: Config, logger: Logger, apiVersion
   const { TackerClient } = await import('./tacker/tacker-client.js');
   const clients = await openstackClients(config.openstack, logger);
   const baseUrl = await clients.keystone.endpoint('nfv-orchestration');
+  await checkOutboundUrl(baseUrl, 'The Tacker endpoint in the Keystone catalog');
   return new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken });
 }
 
@@ -262,6 +263,7 @@ export async function subscriptionAuthentication(config: Config, apiVersion: Tac
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  await checkConfiguredUrls(config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { tokens, generatedFile } = await loadApiTokens(config);
   const metrics = createServiceMetrics();
@@ -276,37 +278,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     apiTokens: tokens,
     readinessChecks: [dataDirWritable(config.dataDir), { name: 'store', check: () => engine.storeReady() }],
   });
-  const server = await listen(app, config.http.port, config.http.host);
-  const { port } = server.address() as AddressInfo;
-  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
-  const url = `http://${host}:${port}`;
+  const http = await startHttpServer(app, config.http, logger);
+  const url = http.url;
   logger.info('Service listening', { url, authMode: config.http.auth.mode, generatedTokenFile: generatedFile });
   return {
     url,
     close: async () => {
-      await closeServer(server);
+      await http.close();
       await engine.close();
     },
   };
-}
-
-function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(listenError(error, host, port)) : resolve(server)));
-  });
-}
-
-function listenError(error: Error, host: string, port: number): AppError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return new AppError('INVALID_CONFIG', `Port ${port} on ${host} is already in use; choose another with http.port or VMSI_HTTP_PORT.`, { cause: error });
-  if (code === 'EACCES') return new AppError('INVALID_CONFIG', `Listening on ${host}:${port} is not permitted for this user.`, { cause: error });
-  if (code === 'EADDRNOTAVAIL') return new AppError('INVALID_CONFIG', `${host} is not an address of this machine; fix http.host.`, { cause: error });
-  return new AppError('INTERNAL', `The service could not listen on ${host}:${port}.`, { cause: error });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()));
-    server.closeAllConnections();
-  });
 }

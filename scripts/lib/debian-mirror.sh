@@ -1,12 +1,30 @@
 # shellcheck shell=bash
 # Sourced by scripts/prepare-test-host.sh and scripts/build-dist.sh: the Debian mirror debootstrap
-# uses. VMSI_DEBIAN_MIRROR wins; otherwise the mirror this machine's apt already reaches (deb822 or
-# one-line format), so a build works behind the same proxy or snapshot setup; security and
-# third-party repositories are skipped.
+# uses. VMSI_DEBIAN_MIRROR wins; otherwise the first one this machine's apt already reaches, so a
+# build works behind the same proxy or snapshot setup. There is no built-in fallback: a machine
+# whose apt names no Debian archive must say which one to use (require_mirror says so).
+apt_source_uris() {
+  local file
+  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [[ -r $file ]] || continue
+    # deb822: "URIs: A [B …]"; one-line: "deb [options] URI suite …" (options in brackets skipped).
+    sed -nE -e 's/^[[:space:]]*URIs:[[:space:]]*//Ip' \
+      -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "$file"
+  done | tr ' ' '\n' | grep -E '^(https?|file)://' | grep -v -i security || true
+}
+
 find_mirror() {
   if [[ -n ${VMSI_DEBIAN_MIRROR:-} ]]; then printf '%s\n' "$VMSI_DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+  apt_source_uris | head -n 1
+}
+
+# The mirror, or a stop that names the variable to set.
+require_mirror() {
+  local mirror
+  mirror=$(find_mirror)
+  if [[ -z $mirror ]]; then
+    printf "error: this machine's apt sources name no Debian archive to build from; set VMSI_DEBIAN_MIRROR to one (e.g. VMSI_DEBIAN_MIRROR=http://<your mirror>/debian)\n" >&2
+    return 1
+  fi
+  printf '%s\n' "$mirror"
 }

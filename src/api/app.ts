@@ -1,5 +1,6 @@
 import express, { type Express, type RequestHandler } from 'express';
-import type { Config } from '../config.js';
+import { bodyLimitFor, type Config } from '../config.js';
+import { createRateLimits } from './rate-limits.js';
 import type { Logger } from '../log.js';
 import type { RenderDependencies } from '../render/render-injection.js';
 import { authenticateBearer, type ApiToken } from './authentication.js';
@@ -40,20 +41,42 @@ function observeRequests(metrics: ServiceMetrics): RequestHandler {
   };
 }
 
+/** JSON and YAML body parsers, one pair per distinct body limit, chosen by the request path. */
+function bodyParsers(http: Config['http']): RequestHandler {
+  const byLimit = new Map<number, [RequestHandler, RequestHandler]>();
+  const parsersFor = (limit: number): [RequestHandler, RequestHandler] => {
+    let parsers = byLimit.get(limit);
+    if (parsers === undefined) {
+      parsers = [
+        express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }),
+        express.text({ limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml'] }),
+      ];
+      byLimit.set(limit, parsers);
+    }
+    return parsers;
+  };
+  return (req, res, next) => {
+    const [json, text] = parsersFor(bodyLimitFor(http, req.path));
+    json(req, res, (error?: unknown) => (error === undefined ? text(req, res, next) : next(error)));
+  };
+}
+
 export function createApp(deps: AppDependencies): Express {
   const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(observeRequests(metrics));
+  const limits = createRateLimits(config.http.rateLimit);
+  // Before any authentication: floods and credential guessing are stopped before they cost a check.
+  app.use(limits.unauthenticated);
   if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);
   if (deps.orchestratorEvents !== undefined) app.use(deps.orchestratorEvents);
   app.use(
     authenticateBearer(deps.apiTokens, new Set(config.http.auth.anonymousPaths), config.http.auth.mode),
   );
-  const limit = config.http.bodyLimitBytes;
-  app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
-  app.use(express.text({ limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml'] }));
+  app.use(limits.authenticated);
+  app.use(bodyParsers(config.http));
   app.use(healthRouter(deps.readinessChecks, metrics.registry));
   app.use(renderRouter(deps.render, metrics, logger));
   if (deps.injections !== undefined) app.use(injectionRouter(deps.injections));

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Scope } from '../config.js';
 import { AppError } from '../errors.js';
 import { sendProblem } from './problem-details.js';
+import { markAuthenticated } from './rate-limits.js';
 
 export interface ApiPrincipal {
   name: string;
@@ -44,6 +45,7 @@ export function authenticateBearer(tokens: ApiToken[], anonymousPaths: ReadonlyS
       return;
     }
     res.locals.principal = { name: holder.name, scopes: new Set(holder.scopes) };
+    markAuthenticated(res, `token:${holder.name}`);
     next();
   };
 }

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sendProblem } from './problem-details.js';
+import { markAuthenticated } from './rate-limits.js';
 
 /**
  * How Tacker authenticates to our callback URI (ETSI SOL 013 §8.3.4, as Tacker implements it):
@@ -156,6 +157,7 @@ export function authenticateCallback(auth: CallbackAuthenticator, logger: Logger
     check(req.get('authorization') ?? '', Date.now()).then(
       (ok) => {
         if (ok) {
+          if (auth.kind !== 'none') markAuthenticated(res, `tacker-callback:${auth.kind}`);
           next();
           return;
         }

@@ -14,10 +14,10 @@ export function dataDirWritable(dataDir: string): ReadinessCheck {
 
 export function healthRouter(checks: ReadinessCheck[], registry: Registry): Router {
   const router = Router();
-  router.get('/healthz', (_req, res) => {
+  router.get('/healthz', requireScope('read'), (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
-  router.get('/readyz', async (_req, res) => {
+  router.get('/readyz', requireScope('read'), async (_req, res) => {
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
         try {

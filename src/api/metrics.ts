@@ -11,7 +11,7 @@ export interface ServiceMetrics {
   stepDuration: Histogram<'step' | 'outcome'>;
   stepRetries: Counter<'step' | 'code'>;
   sshConnectDuration: Histogram<'outcome'>;
-  /** Reports jobs by state from the store at each scrape. */
+  /** Reports jobs by state at each scrape, from one aggregate query (no job is read). */
   trackJobStates(store: JobStore): void;
 }
 
@@ -52,11 +52,12 @@ export function createServiceMetrics(): ServiceMetrics {
     trackJobStates: (store) => {
       new Gauge({
         name: 'vmsi_jobs',
-        help: 'Jobs in the store by state (the newest 1000 per state).',
+        help: 'Jobs in the store by state.',
         labelNames: ['state'],
         registers: [registry],
         async collect(): Promise<void> {
-          for (const state of JOB_STATES) this.set({ state }, (await store.list({ state, limit: 1000 })).length);
+          const counts = await store.countByState();
+          for (const state of JOB_STATES) this.set({ state }, counts[state]);
         },
       });
     },

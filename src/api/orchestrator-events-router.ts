@@ -1,4 +1,6 @@
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
+import { bodyLimitFor } from '../config.js';
+import { createRateLimits, markAuthenticated, type RouteHttpSettings } from './rate-limits.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SIGNATURE_HEADER, verifySignature } from '../notify/webhook-notifier.js';
@@ -10,7 +12,7 @@ export interface OrchestratorEventsOptions {
   events: InjectionEventStore;
   /** The webhook secret the injector signs with (notify.webhook.secretFile). */
   secret: Buffer;
-  bodyLimitBytes: number;
+  http: RouteHttpSettings;
   now: () => number;
   logger: Logger;
 }
@@ -20,13 +22,20 @@ export interface OrchestratorEventsOptions {
  * authentication (the injector holds no API token), checked before the body is parsed; an event
  * is stored before the 204, and a redelivered one (same source and id) is acknowledged again.
  */
+function checkSignature(secret: Buffer): RequestHandler {
+  return (req, res, next) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!verifySignature(raw, req.get(SIGNATURE_HEADER), secret)) throw new AppError('UNAUTHENTICATED', 'The event signature is missing or wrong.');
+    markAuthenticated(res, 'injector-events');
+    next();
+  };
+}
+
 export function orchestratorEventsRouter(options: OrchestratorEventsOptions): Router {
   const router = Router();
-  router.post(ORCHESTRATOR_EVENTS_PATH, express.raw({ type: () => true, limit: options.bodyLimitBytes }), async (req, res) => {
+  const readBody = express.raw({ type: () => true, limit: bodyLimitFor(options.http, ORCHESTRATOR_EVENTS_PATH) });
+  router.post(ORCHESTRATOR_EVENTS_PATH, readBody, checkSignature(options.secret), createRateLimits(options.http.rateLimit).authenticated, async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (!verifySignature(raw, req.get(SIGNATURE_HEADER), options.secret)) {
-      throw new AppError('UNAUTHENTICATED', 'The event signature is missing or wrong.');
-    }
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));

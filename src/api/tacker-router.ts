@@ -6,6 +6,8 @@ import type { Logger } from '../log.js';
 import { requireScope } from './authentication.js';
 import { authenticateCallback, type CallbackAuthenticator } from './callback-auth.js';
 import { z } from 'zod';
+import { bodyLimitFor } from '../config.js';
+import { createRateLimits, type RouteHttpSettings } from './rate-limits.js';
 import { formatZodProblems } from '../validation.js';
 
 const reconcileRequestSchema = z.object({ apiVersion: z.enum(['v1', 'v2']), since: z.iso.datetime({ offset: true }) }).strict();
@@ -27,15 +29,17 @@ function jsonBody(req: Request): unknown {
  * and needs 204 (v2 never retries and has no timeout, v1 retries three times): the event is stored
  * durably before answering and nothing slow runs before the 204.
  */
-export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersions: readonly TackerApiVersion[]; auth: (apiVersion: TackerApiVersion) => CallbackAuthenticator; bodyLimitBytes: number; logger: Logger }): Router {
+export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersions: readonly TackerApiVersion[]; auth: (apiVersion: TackerApiVersion) => CallbackAuthenticator; http: RouteHttpSettings; logger: Logger }): Router {
   const router = Router();
+  const limitAuthenticated = createRateLimits(options.http.rateLimit).authenticated;
+  const bodyLimit = bodyLimitFor(options.http, NOTIFICATION_PATH);
   for (const apiVersion of options.apiVersions) {
     const path = `${NOTIFICATION_PATH}/${apiVersion}`;
     const authenticate = authenticateCallback(options.auth(apiVersion), options.logger);
-    router.get(path, authenticate, (_req, res) => {
+    router.get(path, authenticate, limitAuthenticated, (_req, res) => {
       res.status(204).end();
     });
-    router.post(path, authenticate, express.raw({ type: () => true, limit: options.bodyLimitBytes }), async (req, res) => {
+    router.post(path, authenticate, limitAuthenticated, express.raw({ type: () => true, limit: bodyLimit }), async (req, res) => {
       const outcome = await options.plugin.acceptNotification(apiVersion, jsonBody(req));
       options.logger.info('Tacker notification accepted', { apiVersion, ...outcome });
       res.status(204).end();

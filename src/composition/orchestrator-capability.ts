@@ -124,6 +124,6 @@ export function orchestratorWiring(parts: OrchestratorParts | undefined, runner:
 export function orchestratorRoutes(wiring: OrchestratorWiring, config: Config, logger: Logger): { orchestrator: Router; orchestratorEvents: Router } {
   return {
     orchestrator: orchestratorRouter(wiring.service),
-    orchestratorEvents: orchestratorEventsRouter({ events: wiring.events, secret: wiring.eventSecret, bodyLimitBytes: config.http.bodyLimitBytes, now: Date.now, logger }),
+    orchestratorEvents: orchestratorEventsRouter({ events: wiring.events, secret: wiring.eventSecret, http: config.http, now: Date.now, logger }),
   };
 }

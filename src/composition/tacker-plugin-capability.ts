@@ -1,3 +1,4 @@
+import { checkOutboundUrl } from '../outbound-url.js';
 import { readFile } from 'node:fs/promises';
 import type { JsonWebKey } from 'node:crypto';
 import type { Router } from 'express';
@@ -78,7 +79,10 @@ export async function tackerWiring(config: Config, logger: Logger, store: JobSto
   const tackerClient = (apiVersion: TackerApiVersion): Promise<TackerClient> => {
     let client = tackerClients.get(apiVersion);
     if (client === undefined) {
-      client = clients.keystone.endpoint('nfv-orchestration').then((baseUrl) => new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken }));
+      client = clients.keystone.endpoint('nfv-orchestration').then(async (baseUrl) => {
+        await checkOutboundUrl(baseUrl, 'The Tacker endpoint in the Keystone catalog');
+        return new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken });
+      });
       client.catch(() => tackerClients.delete(apiVersion));
       tackerClients.set(apiVersion, client);
     }
@@ -106,7 +110,7 @@ export async function tackerRouters(config: Config, logger: Logger, plugin: Tack
     v2: await callbackAuthenticator(config.tacker.callbackAuthByApi.v2 ?? config.tacker.callbackAuth),
   };
   return {
-    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth: (apiVersion) => byApi[apiVersion], bodyLimitBytes: config.http.bodyLimitBytes, logger }),
+    tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth: (apiVersion) => byApi[apiVersion], http: config.http, logger }),
     tackerMgmt: tackerMgmtRouter(plugin),
   };
 }

@@ -8,7 +8,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
-  zeroStateCounts,
+  zeroCountsByState,
   type ClaimRequest,
   type CreateJobResult,
   type JobListFilter,
@@ -75,6 +75,12 @@ export class InMemoryJobStore implements JobStore {
     });
   }
 
+  countByState(): Promise<Record<JobState, number>> {
+    const counts = zeroCountsByState();
+    for (const { job } of this.entries.values()) counts[job.state] += 1;
+    return Promise.resolve(counts);
+  }
+
   findRunning(): Promise<Job[]> {
     return Promise.resolve(
       this.ordered()
@@ -104,12 +110,6 @@ export class InMemoryJobStore implements JobStore {
     const entry = this.entries.get(jobId);
     if (!entry) return Promise.reject(jobNotFound(jobId));
     return Promise.resolve(entry.log.map((line) => ({ ...line })));
-  }
-
-  countByState(): Promise<Record<JobState, number>> {
-    const counts = zeroStateCounts();
-    for (const { job } of this.entries.values()) counts[job.state] += 1;
-    return Promise.resolve(counts);
   }
 
   close(): Promise<void> {

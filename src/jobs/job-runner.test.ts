@@ -116,6 +116,9 @@ class CountingStore implements JobStore {
     this.count('claimNext');
     return this.inner.claimNext(request);
   }
+  countByState(): Promise<Record<JobState, number>> {
+    return this.inner.countByState();
+  }
   findRunning(): Promise<Job[]> {
     return this.inner.findRunning();
   }
@@ -128,9 +131,6 @@ class CountingStore implements JobStore {
   }
   readLog(jobId: string): Promise<JobLogLine[]> {
     return this.inner.readLog(jobId);
-  }
-  countByState(): Promise<Record<JobState, number>> {
-    return this.inner.countByState();
   }
   close(): Promise<void> {
     return this.inner.close();

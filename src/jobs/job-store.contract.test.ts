@@ -132,6 +132,16 @@ for (const factory of FACTORIES) {
         expect(await store.list()).to.have.length(4);
       });
 
+      it('counts jobs per state exactly, every state reported, past any list limit', async function () {
+        expect(Object.values(await store.countByState()).every((count) => count === 0)).to.equal(true);
+        const many = 1_050;
+        for (let index = 0; index < many; index++) await add({ subjectKey: `server-${index}` });
+        await add({ state: 'failed_temp' });
+        await add({ state: 'failed_temp' });
+        await add({ state: 'succeeded' });
+        expect(await store.countByState()).to.deep.equal({ pending: many, running: 0, retry_wait: 0, succeeded: 1, failed_temp: 2, failed: 0 });
+      });
+
       it('refuses a second job with the same id', async function () {
         const job = await add();
         expect((await rejection(store.create({ ...job, stateReason: 'copy' }))).code).to.equal('CONFLICT');

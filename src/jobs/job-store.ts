@@ -70,6 +70,8 @@ export interface JobStore {
    * per-subject order above), applies `start` and saves the result. Null when nothing is claimable.
    */
   claimNext(request: ClaimRequest): Promise<Job | null>;
+  /** How many jobs are in each state, every state present (0 when none): exact at any store size, one aggregate query. */
+  countByState(): Promise<Record<JobState, number>>;
   /**
    * Jobs left running by a runner that is gone, oldest first: the work to resume. Without leases,
    * every running job (called once, when the only runner starts); with leases, the running jobs
@@ -82,14 +84,17 @@ export interface JobStore {
   appendLog(jobId: string, lines: readonly JobLogLine[]): Promise<void>;
   /** The log tail, oldest line first. */
   readLog(jobId: string): Promise<JobLogLine[]>;
-  /** How many jobs are in each state (every state present, 0 when none). */
-  countByState(): Promise<Record<JobState, number>>;
   /** Present when several runners may share the store. */
   readonly leases?: JobLeases;
   close(): Promise<void>;
 }
 
 export const DEFAULT_LOG_TAIL_LINES = 500;
+
+/** Every state at 0: the starting point of countByState, so a state with no job still reports. */
+export function zeroCountsByState(): Record<JobState, number> {
+  return Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
+}
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1_000;
 
@@ -100,11 +105,6 @@ export function listLimit(filter: JobListFilter): number {
 export function filterStates(filter: JobListFilter): readonly JobState[] | undefined {
   if (filter.state === undefined) return undefined;
   return typeof filter.state === 'string' ? [filter.state] : filter.state;
-}
-
-/** Every state at 0: the base countByState() adds its counts to. */
-export function zeroStateCounts(): Record<JobState, number> {
-  return Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
 }
 
 /** Unfinished states hold a subject against newer jobs (see JobStore). */

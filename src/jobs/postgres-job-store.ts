@@ -9,7 +9,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
-  zeroStateCounts,
+  zeroCountsByState,
   type ClaimRequest,
   type CreateJobResult,
   type JobLeases,
@@ -176,7 +176,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async countByState(): Promise<Record<JobState, number>> {
-    const counts = zeroStateCounts();
+    const counts = zeroCountsByState();
     const result = await this.database.query<{ state: JobState; count: string }>('countByState', 'SELECT state, COUNT(*) AS count FROM jobs GROUP BY state');
     for (const row of result.rows) counts[row.state] = Number(row.count);
     return counts;

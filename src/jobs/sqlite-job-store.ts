@@ -9,7 +9,7 @@ import {
   jobNotFound,
   listLimit,
   staleVersion,
-  zeroStateCounts,
+  zeroCountsByState,
   type ClaimRequest,
   type CreateJobResult,
   type JobListFilter,
@@ -223,6 +223,16 @@ export class SqliteJobStore implements JobStore {
     );
   }
 
+  countByState(): Promise<Record<JobState, number>> {
+    return run('countByState', () => {
+      // Answered from the jobs_state index alone (a covering scan), never from the job bodies.
+      const rows = this.statement('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as unknown as Array<{ state: JobState; count: number }>;
+      const counts = zeroCountsByState();
+      for (const row of rows) counts[row.state] = row.count;
+      return counts;
+    });
+  }
+
   findRunning(): Promise<Job[]> {
     return run('findRunning', () => {
       const rows = this.statement("SELECT body, version FROM jobs WHERE state = 'running' ORDER BY seq").all();
@@ -262,14 +272,6 @@ export class SqliteJobStore implements JobStore {
       if (!this.exists(jobId)) throw jobNotFound(jobId);
       const rows = this.statement('SELECT at, line FROM job_log WHERE job_id = ? ORDER BY seq').all(jobId);
       return (rows as unknown as JobLogLine[]).map(({ at, line }) => ({ at, line }));
-    });
-  }
-
-  countByState(): Promise<Record<JobState, number>> {
-    return run('countByState', () => {
-      const counts = zeroStateCounts();
-      for (const row of this.statement('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as Array<{ state: JobState; count: number }>) counts[row.state] = row.count;
-      return counts;
     });
   }
 

@@ -53,6 +53,16 @@ export const notificationLinksSchema = z.looseObject({
   vnfLcmOpOcc: linkSchema.nullish(),
 });
 
+/**
+ * Identifier notifications' links. v1's deletion names the instance with a bare, unexpanded template
+ * string, `"href:{apiRoot}/vnflcm/v1/vnf_instances/{vnfInstanceId}"` (tacker/api/vnflcm/v1/controller.py,
+ * `delete`), where SOL 003 has a Link object; the service never follows these links, so either is taken.
+ */
+export const identifierNotificationLinksSchema = z.looseObject({
+  vnfInstance: z.union([linkSchema, z.string()]).nullish(),
+  subscription: linkSchema.nullish(),
+});
+
 /** Parses with a zod schema and turns every issue into one INVALID_REQUEST listing them all. */
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
   const parsed = schema.safeParse(value);

@@ -98,9 +98,19 @@ describe('SOL 003 notifications from Tacker', () => {
       ]);
     });
 
-    it('ignores an identifier deletion notification that names its links "links"', () => {
+    it('ignores an identifier deletion notification whose vnfInstance link is the unexpanded template string v1 sends', () => {
       const result = parseLcmNotification(fixture('v1-vnf-identifier-deletion.json'));
       expect(result).to.deep.include({ kind: 'ignored', notificationType: 'VnfIdentifierDeletionNotification' });
+    });
+
+    it('ignores an identifier creation notification with a naive timestamp without fraction and "links"', () => {
+      const result = parseLcmNotification(fixture('v1-vnf-identifier-creation.json'), { apiVersion: 'v1' });
+      expect(result).to.deep.include({ kind: 'ignored', notificationType: 'VnfIdentifierCreationNotification' });
+    });
+
+    it('still refuses an identifier notification without its vnfInstanceId', () => {
+      const body = { ...fixture('v1-vnf-identifier-deletion.json'), vnfInstanceId: undefined };
+      expect(() => parseLcmNotification(body)).to.throw(/invalid/);
     });
   });
 

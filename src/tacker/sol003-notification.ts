@@ -5,6 +5,7 @@ import { affectedVnfcListSchema, normalizeAffectedVnfcs, type NormalizedAffected
 import {
   LCM_OPERATION_STATES,
   booleanLikeSchema,
+  identifierNotificationLinksSchema,
   identifierSchema,
   lcmErrorSchema,
   notificationLinksSchema,
@@ -63,9 +64,12 @@ const envelopeSchema = vnfLcmOperationOccurrenceNotificationSchema.extend({ affe
 type LcmEnvelope = z.infer<typeof envelopeSchema>;
 
 /**
- * VnfIdentifierCreationNotification / VnfIdentifierDeletionNotification
- * (tacker/sol_refactored/common/subscription_utils.py make_create_inst_notif_data). v1 names the
- * links object `links`, not `_links` (conductor_server.py send_notification).
+ * VnfIdentifierCreationNotification / VnfIdentifierDeletionNotification. v2 builds them in
+ * tacker/sol_refactored/common/subscription_utils.py (make_create_inst_notif_data, `_links` with
+ * vnfInstance and subscription). v1 builds them in tacker/api/vnflcm/v1/controller.py (`create`:
+ * `links.vnfInstance` a Link; `delete`: a template string, see identifierNotificationLinksSchema) and
+ * conductor_server.py send_notification adds `id`, `subscriptionId`, a naive `timeStamp` and
+ * `links.subscription`. The service acts on neither: they are answered 204 and nothing is stored.
  */
 export const vnfIdentifierNotificationSchema = z.looseObject({
   id: identifierSchema,
@@ -73,8 +77,8 @@ export const vnfIdentifierNotificationSchema = z.looseObject({
   subscriptionId: identifierSchema,
   timeStamp: tackerTimestampSchema,
   vnfInstanceId: identifierSchema,
-  _links: notificationLinksSchema.nullish(),
-  links: notificationLinksSchema.nullish(),
+  _links: identifierNotificationLinksSchema.nullish(),
+  links: identifierNotificationLinksSchema.nullish(),
 });
 
 export interface NormalizedLcmNotification {

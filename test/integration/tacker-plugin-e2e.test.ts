@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { PROJECT_ROOT } from '../support/vmsi-cli.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { existsSync, readdirSync } from 'node:fs';
@@ -16,6 +16,8 @@ import { ServiceProcess } from '../support/service-process.js';
 import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 import { startOAuth2TokenEndpoint, type OAuth2TokenEndpoint } from '../support/tacker-sim/oauth2-token-endpoint.js';
 import { runVmsi } from '../support/vmsi-cli.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { DatabaseSync } from 'node:sqlite';
 import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
 import { labVmDefaults, openstackConfig } from '../support/integration-fixtures.js';
 
@@ -27,6 +29,7 @@ const CALLBACK_PASSWORD = 'callback-password-0123456789';
 // Tacker's OAuth2 client (v1 subscriptions) and ours, which introspects the tokens Tacker presents.
 const TACKER_CLIENT = { clientId: 'tacker', clientSecret: 'tacker-client-secret-0123456789' };
 const INTROSPECTION_CLIENT = { clientId: 'vmsi', clientSecret: 'vmsi-introspection-secret-0123456789' };
+const WEBHOOK_SECRET = Buffer.from('tacker-e2e-webhook-hmac-key-0123456789');
 const MESH_SIDECAR = { namespace: 'vm-ns', workloadGroup: 'vm-app', serviceAccount: 'vm-sa', labels: { app: 'vm-app' }, vdus: ['VDU1'] };
 
 describe('Tacker plugin, end to end', function () {
@@ -39,6 +42,7 @@ describe('Tacker plugin, end to end', function () {
   let keystone: KeystoneClient;
   let oauth2: OAuth2TokenEndpoint;
   const vmsByServer = new Map<string, TestVm>();
+  const receiver = new WebhookReceiver(WEBHOOK_SECRET);
 
   before(async function () {
     lab = await startLab();
@@ -55,8 +59,10 @@ describe('Tacker plugin, end to end', function () {
     oauth2 = await startOAuth2TokenEndpoint({ ...TACKER_CLIENT, allowGetTokenRequests: true, introspectionClients: [INTROSPECTION_CLIENT] });
     const port = await freePort();
     const credential = openstack.credentials.applicationCredentialById;
+    await receiver.start();
     service = new ServiceProcess({
       privateKeyPath: lab.clientKey.privateKeyPath,
+      webhook: { url: receiver.url, secret: WEBHOOK_SECRET, deadline: '2m' },
       port,
       connectDeadline: '60s',
       extraConfig: (dataDir) => ({
@@ -81,6 +87,7 @@ describe('Tacker plugin, end to end', function () {
   after(async function () {
     await service?.remove();
     await tacker?.close();
+    await receiver.stop();
     await oauth2?.close();
     await openstack?.close();
     await Promise.all([...vmsByServer.values()].map((vm) => vm.stop()));
@@ -285,5 +292,42 @@ describe('Tacker plugin, end to end', function () {
     expect((await post(JSON.stringify({ padding: 'x'.repeat(1_100_000) }), basic)).status).to.equal(413);
     expect((await jobsOf('lcm-event')).length).to.equal(before);
     expect((await fetch(`${service.url}/healthz`, { headers: { authorization: `Bearer ${service.token}` } })).status).to.equal(200);
+  });
+
+  it('leaves no secret value in the logs, any table of the job store, any API answer or any CloudEvent', async function () {
+    const key = readFileSync(lab.clientKey.privateKeyPath, 'utf8');
+    const keyLines = key.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----'));
+    const secrets: Record<string, string[]> = {
+      'SSH private key': keyLines,
+      'mesh token': [readFileSync(path.join(service.dataDir, 'mesh-credentials', 'tokens', 'vm-ns', 'vm-sa.jwt'), 'utf8').trim()],
+      'callback password': [CALLBACK_PASSWORD],
+      'OAuth2 client secret': [TACKER_CLIENT.clientSecret, INTROSPECTION_CLIENT.clientSecret],
+      'OpenStack credential': [openstack.credentials.applicationCredentialById.secret],
+      'webhook HMAC key': [WEBHOOK_SECRET.toString('utf8')],
+      'API token': [service.token],
+    };
+    const places: Record<string, string> = { 'service log': service.printed, 'CloudEvents': JSON.stringify(receiver.deliveries) };
+    const db = new DatabaseSync(path.join(service.dataDir, 'jobs.sqlite'), { readOnly: true });
+    try {
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>;
+      for (const { name } of tables) places[`table ${name}`] = JSON.stringify(db.prepare(`SELECT * FROM "${name.replaceAll('"', '""')}"`).all());
+    } finally {
+      db.close();
+    }
+    const answers: string[] = [];
+    for (const kind of ['inject', 'remove', 'lcm-event', 'notification']) {
+      const list = await service.request<{ items: JobView[] }>('GET', `/v1/injections?kind=${kind}&limit=1000`);
+      answers.push(JSON.stringify(list.body));
+      for (const job of list.body.items.slice(0, 20)) answers.push(JSON.stringify((await service.request<JobView>('GET', `/v1/injections/${job.id}`)).body));
+    }
+    places['API answers'] = answers.join('\n');
+    const found: string[] = [];
+    for (const [secret, values] of Object.entries(secrets)) {
+      for (const [place, text] of Object.entries(places)) if (values.some((value) => value.length > 0 && text.includes(value))) found.push(`${secret} in ${place}`);
+    }
+    expect(Object.values(places).every((text) => text.length > 0)).to.equal(true);
+    expect(receiver.events.length).to.be.greaterThan(0);
+    console.log(`      secrets scan: ${Object.keys(secrets).length} kinds over ${Object.keys(places).length} places, ${found.length} found`);
+    expect(found).to.deep.equal([]);
   });
 });

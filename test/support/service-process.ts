@@ -103,7 +103,7 @@ export class ServiceProcess {
       const onData = (chunk: Buffer): void => {
         seen += chunk.toString();
         this.output += chunk.toString();
-        const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(seen);
+        const match = /"url":"(https?:\/\/127\.0\.0\.1:\d+)"/.exec(seen);
         if (match?.[1]) {
           clearTimeout(timer);
           resolve(match[1]);

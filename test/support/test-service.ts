@@ -1,6 +1,5 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/api/app.js';
+import { startHttpServer } from '../../src/api/http-server.js';
 import type { ApiToken } from '../../src/api/authentication.js';
 import { createServiceMetrics } from '../../src/api/metrics.js';
 import { configSchema, type Config } from '../../src/config.js';
@@ -18,6 +17,19 @@ export interface TestService {
   close(): Promise<void>;
 }
 
+/** Render dependencies over in-memory credentials, a fixed gateway name and a do-nothing install script. */
+export function testRenderDependencies(credentials: InMemoryMeshCredentials): RenderDependencies {
+  return {
+    credentials,
+    controlPlane: credentials,
+    resolver: new StaticResolver({ 'eastwest.example.net': '198.51.100.2' }),
+    installScript: Buffer.from('#!/bin/bash\nexit 0\n'),
+    artifactsDir: '/nonexistent',
+    tokenLifetimeSeconds: 3600,
+    now: Date.now,
+  };
+}
+
 /** The real express app on port 0 with in-memory adapters: tests speak HTTP to it. */
 export async function startTestService(overrides: { config?: Partial<Config>; render?: Partial<RenderDependencies>; injections?: InjectionService } = {}): Promise<TestService> {
   const config: Config = { ...configSchema.parse({}), ...overrides.config };
@@ -26,35 +38,16 @@ export async function startTestService(overrides: { config?: Partial<Config>; re
     { name: 'admin', token: ADMIN_TOKEN, scopes: ['read', 'write', 'secrets'] },
     { name: 'reader', token: READER_TOKEN, scopes: ['read'] },
   ];
+  const logger = createTestLogger();
   const app = createApp({
     config,
-    logger: createTestLogger(),
+    logger,
     metrics: createServiceMetrics(),
-    render: {
-      credentials,
-      controlPlane: credentials,
-      resolver: new StaticResolver({ 'eastwest.example.net': '198.51.100.2' }),
-      installScript: Buffer.from('#!/bin/bash\nexit 0\n'),
-      artifactsDir: '/nonexistent',
-      tokenLifetimeSeconds: 3600,
-      now: Date.now,
-      ...overrides.render,
-    },
+    render: { ...testRenderDependencies(credentials), ...overrides.render },
     apiTokens: tokens,
     readinessChecks: [],
     ...(overrides.injections === undefined ? {} : { injections: overrides.injections }),
   });
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    credentials,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const http = await startHttpServer(app, { ...config.http, host: '127.0.0.1', port: 0 }, logger);
+  return { url: http.url, credentials, close: () => http.close() };
 }
