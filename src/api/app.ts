@@ -8,6 +8,7 @@ import type { ServiceMetrics } from './metrics.js';
 import { errorHandler, notFoundHandler } from './problem-details.js';
 import { renderRouter } from './render-router.js';
 import { injectionRouter } from './injection-router.js';
+import { openApiRouter } from './openapi-router.js';
 import type { InjectionService } from '../injection/injection-service.js';
 import type { Router } from 'express';
 
@@ -56,6 +57,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(express.text({ limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml'] }));
   app.use(healthRouter(deps.readinessChecks, metrics.registry));
   app.use(renderRouter(deps.render, metrics, logger));
+  app.use(openApiRouter({ injections: deps.injections !== undefined, tackerApiVersions: deps.tackerMgmt === undefined ? [] : (config.tacker?.apiVersions ?? []), orchestrator: deps.orchestrator !== undefined }));
   if (deps.injections !== undefined) app.use(injectionRouter(deps.injections));
   if (deps.tackerMgmt !== undefined) app.use(deps.tackerMgmt);
   if (deps.orchestrator !== undefined) app.use(deps.orchestrator);

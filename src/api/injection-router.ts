@@ -9,7 +9,7 @@ import { parseQuery, readSpecBody } from './spec-body.js';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const listQuerySchema = z
+export const listQuerySchema = z
   .object({
     state: z.enum(JOB_STATES).optional(),
     kind: z.enum(JOB_KINDS).optional(),

@@ -10,6 +10,7 @@ import { objectKey, type KubeObject } from './kube-object.js';
 import { liveObjects, serviceSubject } from './orchestrator-steps.js';
 import { createVnfRequest, parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
 import { findVnfInstance, serversOf, type VnfLifecycle } from './vnf-convergence.js';
+import type { DeploymentView, MicroserviceStatus, OrchestrationPlan, ServiceStatus, VnfChange } from './orchestrator-views.js';
 
 export interface OrchestratorServiceOptions {
   runner: JobRunner;
@@ -22,56 +23,7 @@ export interface OrchestratorServiceOptions {
   injectionJob?(serverId: string): Promise<{ id: string; state: JobState; step?: string } | undefined>;
 }
 
-/** A deploy or teardown job as the API and CLI show it. */
-export interface DeploymentView {
-  id: string;
-  kind: 'deploy' | 'teardown';
-  service: string;
-  state: JobState;
-  stateReason: string;
-  /** The step running or last run, and what it is waiting for. */
-  currentStep?: string;
-  steps: Array<{ name: string; state: string; attempts: number; durationMs: number; lastError: Job['lastError']; output: unknown }>;
-  lastError: Job['lastError'];
-  createdAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-  log?: string[];
-}
-
-export interface VnfChange {
-  microservice: string;
-  vnfInstanceName: string;
-  action: 'create' | 'scale' | 'none';
-  from: number;
-  to: number;
-}
-
-export interface OrchestrationPlan {
-  service: string;
-  objects: { create: string[]; update: string[]; delete: string[]; unchanged: number };
-  vnfs: VnfChange[];
-  /** Human-readable, with a unified YAML diff per update (what `--dry-run` prints). */
-  text: string;
-}
-
-export interface MicroserviceStatus {
-  name: string;
-  kind: 'container' | 'vm';
-  version: string;
-  ready: boolean;
-  workloads: Array<{ name: string; ready: boolean; detail: string }>;
-}
-
-export interface ServiceStatus {
-  service: string;
-  namespace: string;
-  deployment: DeploymentView | null;
-  microservices: MicroserviceStatus[];
-  connections: Array<{ from: string; to: string; port: number; objects: Array<{ key: string; present: boolean }> }>;
-  /** The first thing wrong, in deployment order; absent when everything is in place. */
-  problem?: string;
-}
+export type { DeploymentView, MicroserviceStatus, OrchestrationPlan, ServiceStatus, VnfChange } from './orchestrator-views.js';
 
 function toView(job: Job, log?: string[]): DeploymentView {
   const current = job.steps.find((step) => step.state === 'running' || step.state === 'pending' || step.state === 'failed');
