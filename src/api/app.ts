@@ -9,6 +9,7 @@ import { errorHandler, notFoundHandler } from './problem-details.js';
 import { renderRouter } from './render-router.js';
 import { injectionRouter } from './injection-router.js';
 import { openApiRouter } from './openapi-router.js';
+import { uiRouter } from './ui-router.js';
 import type { InjectionService } from '../injection/injection-service.js';
 import type { Router } from 'express';
 
@@ -47,6 +48,7 @@ export function createApp(deps: AppDependencies): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(observeRequests(metrics));
+  app.use(uiRouter());
   if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);
   if (deps.orchestratorEvents !== undefined) app.use(deps.orchestratorEvents);
   app.use(

@@ -48,6 +48,9 @@ export function injectionRouter(service: InjectionService): Router {
   router.get('/v1/injections', requireScope('read'), async (req, res) => {
     res.json({ items: await service.list(parseQuery(req, listQuerySchema)) });
   });
+  router.get('/v1/vms', requireScope('read'), async (_req, res) => {
+    res.json({ items: await service.vms() });
+  });
   router.get('/v1/injections/:id', requireScope('read'), async (req, res) => {
     res.json(await service.get(jobIdOf(req)));
   });

@@ -6,7 +6,8 @@ import { jobViewSchema } from '../injection/job-view.js';
 import { mgmtRequestSchema } from '../injection/tacker-plugin.js';
 import { dnsLabelSchema } from '../kubernetes-names.js';
 import { injectionEventSchema } from '../orchestrator/injection-event-store.js';
-import { deploymentViewSchema, orchestrationPlanSchema, serviceStatusSchema } from '../orchestrator/orchestrator-views.js';
+import { deploymentViewSchema, orchestrationPlanSchema, serviceStatusSchema, serviceSummarySchema } from '../orchestrator/orchestrator-views.js';
+import { vnfVmsSchema } from '../injection/vm-inventory.js';
 import { serviceDescriptorSchema } from '../orchestrator/service-descriptor.js';
 import { vnfIdentifierNotificationSchema, vnfLcmOperationOccurrenceNotificationSchema } from '../tacker/sol003-notification.js';
 import { healthSchema, readinessSchema } from './health-router.js';
@@ -137,6 +138,13 @@ function injectionPaths(): ZodOpenApiPathsObject {
       }),
     },
     '/v1/removals': { post: submission('createRemoval', 'Remove a VM from the mesh') },
+    '/v1/vms': {
+      get: operation('read', 'VMs per VNF instance, each with its newest job', {
+        operationId: 'listVms',
+        tags: ['injections'],
+        responses: jsonResponse(200, 'The VMs, grouped by VNF instance.', z.object({ items: z.array(vnfVmsSchema) })),
+      }),
+    },
     '/v1/injections/{id}': {
       get: operation('read', 'One job with its steps and redacted log tail', {
         operationId: 'getInjection',
@@ -224,6 +232,13 @@ function orchestratorPaths(): ZodOpenApiPathsObject {
         tags: ['orchestrator'],
         requestParams: { path: jobIdParameters },
         responses: { ...jsonResponse(200, 'The job with its log.', deploymentViewSchema), ...problems([404]) },
+      }),
+    },
+    '/v1/orchestrator/services': {
+      get: operation('read', 'The services the orchestrator knows', {
+        operationId: 'listServices',
+        tags: ['orchestrator'],
+        responses: jsonResponse(200, 'Newest activity first.', z.object({ items: z.array(serviceSummarySchema) })),
       }),
     },
     '/v1/orchestrator/services/{name}': {

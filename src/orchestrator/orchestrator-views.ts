@@ -66,3 +66,8 @@ export const serviceStatusSchema = z
   })
   .meta({ id: 'ServiceStatus' });
 export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
+
+export const serviceSummarySchema = z
+  .object({ service: z.string(), deployment: deploymentViewSchema })
+  .meta({ id: 'ServiceSummary', description: 'A service the orchestrator knows, with its newest deploy or teardown job.' });
+export type ServiceSummary = z.infer<typeof serviceSummarySchema>;

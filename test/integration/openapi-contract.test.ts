@@ -1,18 +1,13 @@
 import { expect } from 'chai';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { signBody } from '../../src/notify/webhook-notifier.js';
 import { INJECTION_EVENT_TYPES } from '../../src/notify/notifier.js';
-import { startKubernetesSimulator, type KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
-import { CloudModel } from '../support/openstack-sim/cloud-model.js';
-import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
+import { CLOSED_SSH_PORT, FULL_SERVICE_EVENT_SECRET, containerDescriptor, startFullService, type FullService } from '../support/full-service.js';
 import { ServiceProcess } from '../support/service-process.js';
 import { validSpecInput } from '../support/spec-fixtures.js';
-import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 import { PROJECT_ROOT } from '../support/vmsi-cli.js';
 
 /**
@@ -20,8 +15,6 @@ import { PROJECT_ROOT } from '../support/vmsi-cli.js';
  * `vmsi serve` with every optional part (Tacker plugin, orchestrator) answers: every documented
  * operation is called, its status must be documented and its body must match the schema.
  */
-const CALLBACK_PASSWORD = 'contract-callback-password-0123';
-const EVENT_SECRET = 'contract-event-secret-0123456789abc';
 
 interface OpenApiDocument {
   openapi: string;
@@ -76,64 +69,16 @@ class ContractChecker {
   }
 }
 
-function containerDescriptor(): unknown {
-  const ports = [{ name: 'http', port: 8080, protocol: 'HTTP' }];
-  return {
-    apiVersion: 'vmsi.dev/v1alpha1',
-    kind: 'MeshService',
-    metadata: { name: 'contract' },
-    spec: {
-      microservices: [
-        { name: 'web', kind: 'container', version: 'v1', image: 'registry.example/web:1.0', ports },
-        { name: 'api', kind: 'container', version: 'v1', image: 'registry.example/api:1.0', ports },
-      ],
-      connections: [{ from: 'web', to: 'api' }],
-    },
-  };
-}
-
 describe('OpenAPI document served at /openapi.json', function () {
   this.timeout(180_000);
-  let kube: KubernetesSimulator;
-  let openstack: OpenStackSimulator;
-  let tacker: TackerSimulator;
+  let full: FullService;
   let service: ServiceProcess;
   let document: OpenApiDocument;
   let contract: ContractChecker;
-  let keyDir: string | undefined;
 
   before(async function () {
-    kube = await startKubernetesSimulator();
-    const cloud = new CloudModel();
-    openstack = await startOpenStackSimulator({ cloud });
-    const vms = {
-      create: (): Promise<never> => Promise.reject(new Error('this test creates no VMs')),
-      destroy: (): Promise<void> => Promise.resolve(),
-    };
-    tacker = await startTackerSimulator({ cloud, vms, keystone: { validateToken: (token) => openstack.isTokenValid(token) } });
-    openstack.setTackerUrl(tacker.url);
-    const credential = openstack.credentials.applicationCredentialById;
-    keyDir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-contract-'));
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keyDir, 'key')]);
-    service = new ServiceProcess({
-      privateKeyPath: path.join(keyDir, 'key'),
-      extraConfig: (dataDir) => ({
-        // Injections go to a closed loopback port and a short deliver deadline: they end in failed_temp within seconds, which retry and abandon need.
-        jobs: { concurrency: 4, connectDeadline: '1s', commandTimeout: '2s' },
-        kubernetes: { kubeconfig: path.join(dataDir, 'kubeconfig') },
-        orchestrator: { eventSecretFile: path.join(dataDir, 'event-secret'), readyTimeout: '60s' },
-        openstack: { authUrl: openstack.keystoneUrl, auth: { method: 'application_credential', id: credential.id, secretFile: path.join(dataDir, 'openstack-secret') }, region: 'RegionOne' },
-        tacker: {
-          callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
-          defaults: { ssh: { user: 'debian', privateKeySecret: 'lab-key' }, package: { source: 'mirror', url: 'http://127.0.0.1:1/istio-sidecar.deb', sha256: 'a'.repeat(64) }, mesh: { gateway: { ip: '127.0.0.1' } } },
-        },
-      }),
-    });
-    service.writeSecretFile('kubeconfig', kube.kubeconfig());
-    service.writeSecretFile('event-secret', EVENT_SECRET);
-    service.writeSecretFile('openstack-secret', credential.secret);
-    service.writeSecretFile('callback-password', CALLBACK_PASSWORD);
-    await service.start();
+    full = await startFullService();
+    service = full.service;
     const response = await call('GET', '/openapi.json');
     expect(response.status).to.equal(200);
     document = (await response.json()) as OpenApiDocument;
@@ -141,11 +86,7 @@ describe('OpenAPI document served at /openapi.json', function () {
   });
 
   after(async function () {
-    await service?.remove();
-    await tacker?.close();
-    await openstack?.close();
-    await kube?.close();
-    if (keyDir !== undefined) rmSync(keyDir, { recursive: true, force: true });
+    await full?.close();
   });
 
   function call(method: string, route: string, init: { body?: unknown; contentType?: string; headers?: Record<string, string> } = {}): Promise<Response> {
@@ -182,7 +123,7 @@ describe('OpenAPI document served at /openapi.json', function () {
   it('documents the optional parts that are mounted, and only those', async function () {
     const operations = documentedOperations(document);
     expect(operations).to.include.members(['POST /v1/injections', 'POST /v1/tacker/notifications/v2', 'POST /v1/orchestrator/deployments', 'GET /openapi.json']);
-    const renderOnly = new ServiceProcess({ privateKeyPath: path.join(keyDir ?? '', 'key') });
+    const renderOnly = new ServiceProcess({ privateKeyPath: full.keyFile });
     try {
       await renderOnly.start();
       const response = await fetch(`${renderOnly.url}/openapi.json`, { headers: { authorization: `Bearer ${renderOnly.token}` } });
@@ -222,7 +163,7 @@ describe('OpenAPI document served at /openapi.json', function () {
     await checked('GET /metrics', '/metrics');
     await checked('GET /openapi.json', '/openapi.json');
 
-    const spec = validSpecInput({ vm: { name: 'contract-vm', address: '127.0.0.1', ssh: { user: 'debian', port: 1, privateKeyRef: { secret: 'lab-key' } } } });
+    const spec = validSpecInput({ vm: { name: 'contract-vm', address: '127.0.0.1', ssh: { user: 'debian', port: CLOSED_SSH_PORT, privateKeyRef: { secret: 'lab-key' } } } });
     await checked('POST /v1/render', '/v1/render', { body: spec });
     await checked('POST /v1/render', '/v1/render?delivery=cloud-init', { body: spec });
     await checked('POST /v1/render', '/v1/render?unknown=1', { body: spec });
@@ -242,8 +183,9 @@ describe('OpenAPI document served at /openapi.json', function () {
     await checked('POST /v1/injections/{id}/reonboard', `/v1/injections/${injection.id}/reonboard`);
     await checked('POST /v1/removals', '/v1/removals', { body: spec });
     await checked('GET /v1/injections', '/v1/injections');
+    await checked('GET /v1/vms', '/v1/vms');
 
-    const basic = { authorization: `Basic ${Buffer.from(`tacker:${CALLBACK_PASSWORD}`).toString('base64')}` };
+    const basic = { authorization: full.basicAuthorization };
     for (const apiVersion of ['v1', 'v2']) {
       await checked(`GET /v1/tacker/notifications/${apiVersion}`, `/v1/tacker/notifications/${apiVersion}`, { headers: basic });
       await checked(`GET /v1/tacker/notifications/${apiVersion}`, `/v1/tacker/notifications/${apiVersion}`, { headers: { authorization: 'Basic d3Jvbmc6d3Jvbmc=' } });
@@ -258,7 +200,7 @@ describe('OpenAPI document served at /openapi.json', function () {
     await checked('POST /v1/tacker/reconcile', '/v1/tacker/reconcile', { body: { apiVersion: 'v2', since: '2026-01-01T00:00:00Z' } });
     await checked('POST /v1/tacker/reconcile', '/v1/tacker/reconcile', { body: { apiVersion: 'v3' } });
 
-    const descriptor = containerDescriptor();
+    const descriptor = containerDescriptor('contract');
     await checked('POST /v1/orchestrator/plans', '/v1/orchestrator/plans', { body: descriptor });
     const deployment = await checked<{ id: string }>('POST /v1/orchestrator/deployments', '/v1/orchestrator/deployments', { body: descriptor });
     await checked('POST /v1/orchestrator/deployments', '/v1/orchestrator/deployments', { body: { kind: 'MeshService' } });
@@ -266,6 +208,8 @@ describe('OpenAPI document served at /openapi.json', function () {
     await checked('GET /v1/orchestrator/deployments/{id}', '/v1/orchestrator/deployments/not-a-job');
     await checked('GET /v1/orchestrator/services/{name}', '/v1/orchestrator/services/contract');
     await checked('GET /v1/orchestrator/services/{name}', '/v1/orchestrator/services/unknown');
+    const services = await checked<{ items: Array<{ service: string }> }>('GET /v1/orchestrator/services', '/v1/orchestrator/services');
+    expect(services.items.map((item) => item.service)).to.deep.equal(['contract']);
     await checked('DELETE /v1/orchestrator/services/{name}', '/v1/orchestrator/services/contract');
 
     const event = JSON.stringify({
@@ -277,7 +221,7 @@ describe('OpenAPI document served at /openapi.json', function () {
       time: new Date().toISOString(),
       data: { jobId: injection.id, vmName: 'contract-vm', address: '127.0.0.1' },
     });
-    const signature = signBody(event, Buffer.from(EVENT_SECRET));
+    const signature = signBody(event, Buffer.from(FULL_SERVICE_EVENT_SECRET));
     await checked('POST /v1/orchestrator/events', '/v1/orchestrator/events', { body: event, contentType: 'application/cloudevents+json', headers: { 'x-vmsi-signature': signature } });
     await checked('POST /v1/orchestrator/events', '/v1/orchestrator/events', { body: event, contentType: 'application/cloudevents+json', headers: { 'x-vmsi-signature': `sha256=${'0'.repeat(64)}` } });
 
