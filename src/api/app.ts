@@ -10,6 +10,7 @@ import { renderRouter } from './render-router.js';
 import { injectionRouter } from './injection-router.js';
 import { openApiRouter } from './openapi-router.js';
 import { uiRouter } from './ui-router.js';
+import { traceIncomingRequests } from '../telemetry/tracing.js';
 import type { InjectionService } from '../injection/injection-service.js';
 import type { Router } from 'express';
 
@@ -47,6 +48,7 @@ export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(traceIncomingRequests());
   app.use(observeRequests(metrics));
   app.use(uiRouter());
   if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { startKubernetesSimulator, type KubernetesSimulator } from './k8s-sim/kubernetes-simulator.js';
 import { CloudModel } from './openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from './openstack-sim/openstack-simulator.js';
-import { ServiceProcess } from './service-process.js';
+import { ServiceProcess, type ServiceProcessOptions } from './service-process.js';
 import { startTackerSimulator, type TackerSimulator } from './tacker-sim/tacker-simulator.js';
 
 export const FULL_SERVICE_CALLBACK_PASSWORD = 'full-service-callback-password-0123';
@@ -29,7 +29,7 @@ export interface FullService {
  * `vmsi serve` with every optional part mounted (Tacker plugin, orchestrator, Kubernetes) against the
  * in-process simulators, and no VM: for tests of the API surface rather than of an installation.
  */
-export async function startFullService(options: { extraConfig?: Record<string, unknown> } = {}): Promise<FullService> {
+export async function startFullService(options: { extraConfig?: Record<string, unknown>; webhook?: ServiceProcessOptions['webhook'] } = {}): Promise<FullService> {
   const keyDir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-full-service-'));
   const keyFile = path.join(keyDir, 'key');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
@@ -42,6 +42,7 @@ export async function startFullService(options: { extraConfig?: Record<string, u
   const credential = openstack.credentials.applicationCredentialById;
   const service = new ServiceProcess({
     privateKeyPath: keyFile,
+    ...(options.webhook === undefined ? {} : { webhook: options.webhook }),
     extraConfig: (dataDir) => ({
       // A short deliver deadline (connect + command): a failed_temp job within seconds, which retry and abandon need.
       jobs: { concurrency: 4, connectDeadline: '1s', commandTimeout: '2s' },
