@@ -14,7 +14,8 @@ import { PROJECT_ROOT } from '../support/vmsi-cli.js';
  */
 const CHROMIUM = '/usr/bin/chromium';
 const VNF_INSTANCE_ID = 'e7a1c0b2-3f4d-4c6e-9a8b-1d2e3f4a5b6c';
-const SCREENSHOTS = path.join(PROJECT_ROOT, 'docs', 'images');
+// A run leaves the committed screenshots alone unless asked to refresh them (like UPDATE_GOLDEN).
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(PROJECT_ROOT, 'docs', 'images') : path.join(os.tmpdir(), 'vmsi-status-page-screenshots');
 
 describe('status page at /ui, in chromium', function () {
   this.timeout(180_000);
