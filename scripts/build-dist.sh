@@ -70,6 +70,7 @@ build_app() {
   find "$target/dist" -name '*.map' -delete
   cp -a "$modules/node_modules" "$target/node_modules"
   cp "$PROJECT_DIR/cloud-init/install-sidecar.sh" "$target/cloud-init/"
+  cp -a "$PROJECT_DIR/ui" "$target/ui"
   "$PROJECT_DIR/node_modules/.bin/node" -e '
     const p = require(process.argv[1]);
     const { name, version, type, dependencies, engines } = p;

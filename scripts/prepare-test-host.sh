@@ -20,7 +20,7 @@ readonly SUITE=bookworm
 # debootstrap does not resolve virtual packages: python3-cryptography (pulled in by cloud-init)
 # needs python3-cffi-backend-api-*, which only python3-cffi-backend provides, so it is named here.
 readonly INCLUDE=systemd-sysv,dbus,openssh-server,iproute2,python3,curl,openssl,iptables,ca-certificates,sudo,cloud-init,procps,python3-cffi-backend
-readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux openssl postgresql buildah umoci)
+readonly HOST_PACKAGES=(debootstrap systemd-container openssh-client iptables dpkg-dev cloud-init shellcheck iproute2 python3 util-linux openssl postgresql buildah umoci chromium fonts-dejavu-core)
 readonly CACHE_DIR=${VMSI_TEST_CACHE:-/var/cache/vmsi-test}
 readonly BASE_DIR=$CACHE_DIR/base-$SUITE
 readonly STAMP_FILE=$BASE_DIR.stamp

@@ -266,6 +266,20 @@ const callbackAuthSchema = z
   ])
   .describe('How Tacker authenticates to the notification callback (the subscription states the same).');
 
+const telemetrySchema = z
+  .object({
+    tracing: z
+      .object({
+        endpoint: z.url({ protocol: /^https?$/ }).describe('OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces (no credentials in the URL: it is logged).'),
+        serviceName: z.string().min(1).default('vm-sidecar-injector').describe('The service.name resource attribute.'),
+        sampleRatio: z.number().min(0).max(1).default(1).describe('Share of new traces recorded; a caller that sends a sampled traceparent is always followed.'),
+      })
+      .strict()
+      .optional()
+      .describe('OpenTelemetry traces (notification → job → steps → SSH, HTTP calls → webhook); off when absent, and then no SDK is loaded.'),
+  })
+  .strict();
+
 const tackerSchema = z
   .object({
     apiVersions: z.array(z.enum(['v1', 'v2'])).min(1).default(['v2', 'v1']).describe('Which callback routes exist: /v1/tacker/notifications/{v1,v2}.'),
@@ -330,6 +344,7 @@ export const configSchema = z
     openstack: openstackConfigSchema.optional(),
     tacker: tackerSchema.optional(),
     orchestrator: orchestratorSchema.optional(),
+    telemetry: telemetrySchema.default({}),
   })
   .strict()
   .refine((config) => config.tacker === undefined || config.openstack !== undefined, {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { ALL_FEATURES, createOpenApiDocument } from './api/openapi-document.js';
 import { configSchema } from './config.js';
 import { injectionSpecSchema } from './injection-spec.js';
 import { serviceDescriptorSchema } from './orchestrator/service-descriptor.js';
 
-/** The published JSON Schemas (docs/*.schema.json), generated from the zod schemas that validate. */
+/** The published JSON Schemas (docs/*.schema.json) and OpenAPI document, generated from the zod schemas that validate. */
 export function publishedJsonSchemas(): Record<string, unknown> {
   const options = { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' } as const;
   return {
@@ -22,5 +23,6 @@ export function publishedJsonSchemas(): Record<string, unknown> {
       title: 'vm-sidecar-injector service descriptor',
       ...z.toJSONSchema(serviceDescriptorSchema, options),
     },
+    'openapi.json': createOpenApiDocument(ALL_FEATURES),
   };
 }

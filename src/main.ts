@@ -262,8 +262,16 @@ export async function subscriptionAuthentication(config: Config, apiVersion: Tac
   return { type: 'oauth2', clientId: tacker.oauth2.clientId, clientSecret: await readSecretFile(tacker.oauth2.clientSecretFile, 'OAuth2 client secret'), tokenEndpoint: tacker.oauth2.tokenEndpoint };
 }
 
+/** The SDK is imported only when configured: with tracing off, the @opentelemetry/api calls stay no-ops. */
+async function startTracingIfConfigured(config: Config, logger: Logger): Promise<{ shutdown(): Promise<void> } | undefined> {
+  if (config.telemetry.tracing === undefined) return undefined;
+  const { startTracing } = await import('./telemetry/tracing-sdk.js');
+  return startTracing(config.telemetry.tracing, logger);
+}
+
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   await checkConfiguredUrls(config);
+  const tracing = await startTracingIfConfigured(config, logger);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { tokens, generatedFile } = await loadApiTokens(config);
   const metrics = createServiceMetrics();
@@ -286,6 +294,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     close: async () => {
       await http.close();
       await engine.close();
+      await tracing?.shutdown();
     },
   };
 }

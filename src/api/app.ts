@@ -9,6 +9,9 @@ import type { ServiceMetrics } from './metrics.js';
 import { errorHandler, notFoundHandler } from './problem-details.js';
 import { renderRouter } from './render-router.js';
 import { injectionRouter } from './injection-router.js';
+import { openApiRouter } from './openapi-router.js';
+import { uiRouter } from './ui-router.js';
+import { traceIncomingRequests } from '../telemetry/tracing.js';
 import type { InjectionService } from '../injection/injection-service.js';
 import type { Router } from 'express';
 
@@ -66,10 +69,12 @@ export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(traceIncomingRequests());
   app.use(observeRequests(metrics));
   const limits = createRateLimits(config.http.rateLimit);
   // Before any authentication: floods and credential guessing are stopped before they cost a check.
   app.use(limits.unauthenticated);
+  app.use(uiRouter());
   if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);
   if (deps.orchestratorEvents !== undefined) app.use(deps.orchestratorEvents);
   app.use(
@@ -79,6 +84,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(bodyParsers(config.http));
   app.use(healthRouter(deps.readinessChecks, metrics.registry));
   app.use(renderRouter(deps.render, metrics, logger));
+  app.use(openApiRouter({ injections: deps.injections !== undefined, tackerApiVersions: deps.tackerMgmt === undefined ? [] : (config.tacker?.apiVersions ?? []), orchestrator: deps.orchestrator !== undefined }));
   if (deps.injections !== undefined) app.use(injectionRouter(deps.injections));
   if (deps.tackerMgmt !== undefined) app.use(deps.tackerMgmt);
   if (deps.orchestrator !== undefined) app.use(deps.orchestrator);

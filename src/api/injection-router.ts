@@ -9,7 +9,7 @@ import { parseQuery, readSpecBody } from './spec-body.js';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const listQuerySchema = z
+export const listQuerySchema = z
   .object({
     state: z.enum(JOB_STATES).optional(),
     kind: z.enum(JOB_KINDS).optional(),
@@ -47,6 +47,9 @@ export function injectionRouter(service: InjectionService): Router {
   router.post('/v1/removals', requireScope('write'), (req, res) => submit(req, res, service, 'remove'));
   router.get('/v1/injections', requireScope('read'), async (req, res) => {
     res.json({ items: await service.list(parseQuery(req, listQuerySchema)) });
+  });
+  router.get('/v1/vms', requireScope('read'), async (_req, res) => {
+    res.json({ items: await service.vms() });
   });
   router.get('/v1/injections/:id', requireScope('read'), async (req, res) => {
     res.json(await service.get(jobIdOf(req)));

@@ -30,6 +30,9 @@ export function orchestratorRouter(service: OrchestratorService): Router {
     if (!JOB_ID.test(id)) throw new AppError('NOT_FOUND', `No deployment job ${id}.`);
     res.json(await service.job(id));
   });
+  router.get('/v1/orchestrator/services', requireScope('read'), async (_req, res) => {
+    res.json({ items: await service.services() });
+  });
   router.get('/v1/orchestrator/services/:name', requireScope('read'), async (req, res) => {
     res.json(await service.status(serviceNameOf(req)));
   });

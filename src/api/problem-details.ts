@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import type { ErrorCode } from '../errors.js';
-import { AppError, toAppError } from '../errors.js';
+import { z } from 'zod';
+import { AppError, ERROR_CODES, toAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** The only place that knows HTTP status codes. */
@@ -55,17 +55,20 @@ const TITLE_BY_STATUS: Record<number, string> = {
 };
 
 /** RFC 7807 / ETSI SOL 013 ProblemDetails, with the stable error code and per-field problems as extensions. */
-export interface ProblemDetails {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance?: string;
-  code: ErrorCode;
-  retryable: boolean;
-  problems?: Array<{ path: string; message: string }>;
-  details?: Record<string, unknown>;
-}
+export const problemDetailsSchema = z
+  .object({
+    type: z.url(),
+    title: z.string(),
+    status: z.number().int().min(400).max(599),
+    detail: z.string(),
+    instance: z.string().optional(),
+    code: z.enum(ERROR_CODES),
+    retryable: z.boolean(),
+    problems: z.array(z.object({ path: z.string(), message: z.string() })).optional().meta({ description: 'Every invalid field, not only the first.' }),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: 'ProblemDetails' });
+export type ProblemDetails = z.infer<typeof problemDetailsSchema>;
 
 export function problemFor(error: AppError, instance?: string): ProblemDetails {
   const status = STATUS_BY_CODE[error.code];

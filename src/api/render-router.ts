@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import type { InjectionSpec } from '../injection-spec.js';
 import type { Logger } from '../log.js';
+import type { MeshIdentity } from '../mesh/bootstrap-files.js';
 import { sha256Hex } from '../log.js';
 import { renderCloudInitUserData } from '../render/cloud-init-user-data.js';
 import { maskSecrets, type InjectionBundle } from '../render/injection-bundle.js';
@@ -11,28 +12,39 @@ import { hasScope, requireScope } from './authentication.js';
 import type { ServiceMetrics } from './metrics.js';
 import { parseQuery, readSpecBody } from './spec-body.js';
 
-const renderQuerySchema = z
+export const renderQuerySchema = z
   .object({
     includeSecrets: z.enum(['true', 'false']).default('false'),
     delivery: z.enum(['ssh', 'cloud-init']).optional(),
   })
   .strict();
 
-export interface RenderedFileView {
-  name: string;
-  mode: string;
-  sha256: string;
-  encoding: 'utf8' | 'base64';
-  content: string;
-}
+const meshIdentitySchema = z.object({
+  trustDomain: z.string(),
+  clusterId: z.string(),
+  spiffeId: z.string().meta({ description: 'spiffe://<trust domain>/ns/<namespace>/sa/<service account>' }),
+  discoveryAddress: z.string(),
+}) satisfies z.ZodType<MeshIdentity>;
 
-export interface RenderResponse {
-  delivery: 'ssh' | 'cloud-init';
-  identity: InjectionBundle['identity'];
-  secretsIncluded: boolean;
-  files: RenderedFileView[];
-  userData?: string;
-}
+export const renderedFileViewSchema = z.object({
+  name: z.string(),
+  mode: z.string().regex(/^0[0-7]{3}$/),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).meta({ description: 'Of the real content, also when the content shown is masked.' }),
+  encoding: z.enum(['utf8', 'base64']),
+  content: z.string().meta({ description: 'Secrets read "[REDACTED sha256:…]" unless includeSecrets=true.' }),
+});
+export type RenderedFileView = z.infer<typeof renderedFileViewSchema>;
+
+export const renderResponseSchema = z
+  .object({
+    delivery: z.enum(['ssh', 'cloud-init']),
+    identity: meshIdentitySchema,
+    secretsIncluded: z.boolean(),
+    files: z.array(renderedFileViewSchema),
+    userData: z.string().optional().meta({ description: 'The #cloud-config user-data, for delivery cloud-init.' }),
+  })
+  .meta({ id: 'RenderResponse' });
+export type RenderResponse = z.infer<typeof renderResponseSchema>;
 
 function toView(bundle: InjectionBundle): RenderedFileView[] {
   return bundle.files.map((file) => {

@@ -10,7 +10,7 @@ import { bodyLimitFor } from '../config.js';
 import { createRateLimits, type RouteHttpSettings } from './rate-limits.js';
 import { formatZodProblems } from '../validation.js';
 
-const reconcileRequestSchema = z.object({ apiVersion: z.enum(['v1', 'v2']), since: z.iso.datetime({ offset: true }) }).strict();
+export const reconcileRequestSchema = z.object({ apiVersion: z.enum(['v1', 'v2']), since: z.iso.datetime({ offset: true }) }).strict();
 
 export const NOTIFICATION_PATH = '/v1/tacker/notifications';
 
@@ -48,7 +48,18 @@ export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersion
   return router;
 }
 
-function jobSummary(outcomes: IntentOutcome[]): { jobs: Array<{ id: string; serverId: string; action: string; created: boolean }>; skipped: Array<{ serverId: string; action: string; reason: string }> } {
+export const mgmtResponseSchema = z
+  .object({
+    jobs: z.array(z.object({ id: z.uuid(), serverId: z.string(), action: z.enum(['inject', 'remove']), created: z.boolean() })),
+    skipped: z.array(z.object({ serverId: z.string(), action: z.enum(['inject', 'remove']), reason: z.string() })),
+  })
+  .meta({ id: 'MgmtResponse' });
+
+export const reconcileResponseSchema = z
+  .object({ stored: z.number().int().min(0), duplicates: z.number().int().min(0), skipped: z.number().int().min(0) })
+  .meta({ id: 'ReconcileResponse' });
+
+function jobSummary(outcomes: IntentOutcome[]): z.infer<typeof mgmtResponseSchema> {
   const jobs = outcomes.flatMap((outcome) => ('jobId' in outcome ? [{ id: outcome.jobId, serverId: outcome.serverId, action: outcome.action, created: outcome.created }] : []));
   const skipped = outcomes.flatMap((outcome) => ('skipped' in outcome ? [{ serverId: outcome.serverId, action: outcome.action, reason: outcome.skipped }] : []));
   return { jobs, skipped };
@@ -63,7 +74,8 @@ export function tackerMgmtRouter(plugin: TackerPlugin): Router {
   router.post('/v1/tacker/reconcile', requireScope('write'), async (req, res) => {
     const parsed = reconcileRequestSchema.safeParse(req.body);
     if (!parsed.success) throw new AppError('INVALID_REQUEST', 'The reconcile request is invalid.', { problems: formatZodProblems(parsed.error) });
-    res.status(200).json(await plugin.reconcile(parsed.data.apiVersion, parsed.data.since));
+    const counts: z.infer<typeof reconcileResponseSchema> = await plugin.reconcile(parsed.data.apiVersion, parsed.data.since);
+    res.status(200).json(counts);
   });
   return router;
 }

@@ -7,6 +7,8 @@ import { parseInjectionSpec } from '../injection-spec.js';
 import { subjectKeyOf } from './injection-target.js';
 import { toJobView, type JobView } from './job-view.js';
 import { notificationSubject } from './failure-notifications.js';
+import { vmInventory, type VnfVms } from './vm-inventory.js';
+import { MAX_LIST_LIMIT } from '../jobs/job-store.js';
 
 export interface SubmitResult {
   job: JobView;
@@ -44,6 +46,12 @@ export class InjectionService {
 
   async list(filter: { state?: JobState; kind?: JobKind; limit?: number }): Promise<JobView[]> {
     return (await this.options.store.list(filter)).map((job) => toJobView(job));
+  }
+
+  /** VMs per VNF instance, from the newest injection or removal job of each VM. */
+  async vms(): Promise<VnfVms[]> {
+    const [injections, removals] = await Promise.all([this.options.store.list({ kind: 'inject', limit: MAX_LIST_LIMIT }), this.options.store.list({ kind: 'remove', limit: MAX_LIST_LIMIT })]);
+    return vmInventory([...injections, ...removals]);
   }
 
   /** The spec of the newest injection of this VM, which its removal must undo. */

@@ -1,25 +1,51 @@
-import type { Job, JobError, JobKind, JobState, JsonValue, StepState } from '../jobs/job.js';
+import { z } from 'zod';
+import { ERROR_CODES } from '../errors.js';
+import { JOB_KINDS, JOB_STATES, STEP_STATES, type Job, type JsonValue } from '../jobs/job.js';
 import type { JobLogLine } from '../jobs/job-store.js';
 
+const timestamp = z.iso.datetime().meta({ description: 'RFC 3339, UTC' });
+
+export const jobErrorSchema = z
+  .object({ code: z.enum(ERROR_CODES), message: z.string(), retryable: z.boolean() })
+  .meta({ id: 'JobError', description: 'What is kept of a failure: the stable code, a message for operators, whether a retry may help.' });
+
+export const jobStepViewSchema = z
+  .object({
+    name: z.string(),
+    state: z.enum(STEP_STATES),
+    attempts: z.number().int().min(0),
+    startedAt: timestamp.nullable(),
+    finishedAt: timestamp.nullable(),
+    durationMs: z.number().min(0),
+    lastError: jobErrorSchema.nullable(),
+    output: z.json().nullable().meta({ description: 'Small JSON the step returned (fingerprints, a result line).' }),
+  })
+  .meta({ id: 'JobStep' });
+
 /** What the API and CLI show of a job: times as RFC 3339, nothing secret (the record holds none). */
-export interface JobView {
-  id: string;
-  kind: JobKind;
-  state: JobState;
-  stateReason: string;
-  subjectKey: string;
-  vm: { name: string; address: string; serverId?: string };
-  mesh: { namespace: string; workloadGroup: string };
-  steps: Array<{ name: string; state: StepState; attempts: number; startedAt: string | null; finishedAt: string | null; durationMs: number; lastError: JobError | null; output: JsonValue | null }>;
-  lastError: JobError | null;
-  nextAttemptAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-  log?: string[];
-  /** The failure announcements sent for this job, with their delivery report. */
-  notifications?: Array<{ id: string; state: JobState; report: JsonValue | null }>;
-}
+export const jobViewSchema = z
+  .object({
+    id: z.uuid(),
+    kind: z.enum(JOB_KINDS),
+    state: z.enum(JOB_STATES),
+    stateReason: z.string(),
+    subjectKey: z.string(),
+    vm: z.object({ name: z.string(), address: z.string(), serverId: z.string().optional() }),
+    mesh: z.object({ namespace: z.string(), workloadGroup: z.string() }),
+    steps: z.array(jobStepViewSchema),
+    lastError: jobErrorSchema.nullable(),
+    nextAttemptAt: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    finishedAt: timestamp.nullable(),
+    log: z.array(z.string()).optional().meta({ description: 'The redacted log tail, oldest first; only on GET of one job.' }),
+    notifications: z
+      .array(z.object({ id: z.uuid(), state: z.enum(JOB_STATES), report: z.json().nullable() }))
+      .optional()
+      .meta({ description: 'The failure announcements sent for this job, with their delivery report.' }),
+  })
+  .meta({ id: 'Job' });
+export type JobView = z.infer<typeof jobViewSchema>;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 

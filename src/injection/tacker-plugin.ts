@@ -12,7 +12,7 @@ import { handleIntent, type IntentOutcome, type TackerApiVersion, type TackerPlu
 export type NotificationOutcome = { stored: true; jobId: string; duplicate: boolean } | { stored: false; reason: string };
 
 /** What the mgmt-driver script posts (plugin-manifest/README.md); Tacker runs it synchronously. */
-const mgmtRequestSchema = z
+export const mgmtRequestSchema = z
   .object({
     hook: z.string().min(1).max(100),
     vnfInstanceId: z.string().min(1).max(255),

@@ -1,3 +1,4 @@
+import { inSpan, markFailed } from '../telemetry/tracing.js';
 import { AppError } from '../errors.js';
 import { redactText, type Logger } from '../log.js';
 import type { Clock } from '../clock.js';
@@ -66,7 +67,16 @@ export class JobExecution {
     await this.run();
   }
 
+  /** One span per run, in the trace the job was submitted in (stored on the record, so it survives restarts). */
   async run(): Promise<void> {
+    const attributes = { 'vmsi.job.id': this.job.id, 'vmsi.job.kind': this.job.kind, 'vmsi.job.attempt': this.job.attempt };
+    await inSpan(`job ${this.job.kind}`, { parent: this.job.traceContext ?? null, attributes }, async (span) => {
+      await this.runSteps();
+      span.setAttribute('vmsi.job.state', this.job.state);
+    });
+  }
+
+  private async runSteps(): Promise<void> {
     for (let index = nextStepIndex(this.job); index !== -1; index = nextStepIndex(this.job)) {
       if (this.deps.isStopping()) return;
       const result = await this.runStep(index);
@@ -87,11 +97,11 @@ export class JobExecution {
     const startedAt = this.deps.clock.now();
     await this.save(updateStep(this.job, index, { state: 'running', attempts: attempt, startedAt: step.startedAt ?? startedAt }));
     this.log.append(`step ${step.name}: attempt ${attempt} started`);
-    const result = await runAttempt({
-      definition,
-      context: this.stepContext(step.name, attempt),
-      timeoutMs: definition.policy.attemptTimeoutMs,
-      shutdown: this.deps.shutdown,
+    const result = await inSpan(`step ${step.name}`, { attributes: { 'vmsi.step.name': step.name, 'vmsi.step.attempt': attempt } }, async (span) => {
+      const outcome = await runAttempt({ definition, context: this.stepContext(step.name, attempt), timeoutMs: definition.policy.attemptTimeoutMs, shutdown: this.deps.shutdown });
+      span.setAttribute('vmsi.step.outcome', outcome.kind);
+      if (outcome.kind === 'failed') markFailed(span, outcome.error);
+      return outcome;
     });
     await this.log.flush();
     if (result.kind === 'interrupted') return 'stopped';

@@ -1,3 +1,4 @@
+import { activeTraceparent } from '../telemetry/tracing.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { pause, type Clock } from '../clock.js';
@@ -123,7 +124,7 @@ export class JobRunner {
   async submit(request: SubmitJobRequest): Promise<CreateJobResult> {
     const definitions = this.steps[request.kind];
     if (!definitions) throw new AppError('INVALID_REQUEST', `No steps are defined for jobs of kind ${request.kind}.`, { details: { kind: request.kind } });
-    const job = newJob({ ...request, stepNames: definitions.map((step) => step.name), now: this.clock.now() });
+    const job = newJob({ ...request, stepNames: definitions.map((step) => step.name), traceContext: activeTraceparent(), now: this.clock.now() });
     const result = await this.store.create(job);
     if (result.created) {
       this.logger.info('Job created', { jobId: job.id, kind: job.kind, subjectKey: job.subjectKey });

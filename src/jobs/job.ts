@@ -76,6 +76,11 @@ export interface Job {
   idempotencyKey: string | null;
   /** Optimistic concurrency: a save must carry the version it read; the store increments it. */
   version: number;
+  /**
+   * The W3C traceparent active when the job was submitted: each run continues that trace, also after
+   * a restart. Absent on jobs stored before tracing existed and when tracing is off.
+   */
+  traceContext?: string | null;
 }
 
 /**
@@ -133,6 +138,7 @@ export interface NewJobRequest {
   input: JsonObject;
   stepNames: readonly string[];
   idempotencyKey?: string | null;
+  traceContext?: string | null;
   now: number;
 }
 
@@ -153,6 +159,7 @@ export function newJob(request: NewJobRequest): Job {
     finishedAt: null,
     idempotencyKey: request.idempotencyKey ?? null,
     version: 1,
+    ...(request.traceContext === undefined || request.traceContext === null ? {} : { traceContext: request.traceContext }),
   };
 }
 

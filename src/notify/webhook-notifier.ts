@@ -1,3 +1,4 @@
+import { tracedHttp } from '../telemetry/tracing.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -108,14 +109,16 @@ export class WebhookNotifier implements Notifier {
   private async attempt(run: DeliveryRun): Promise<AttemptResult> {
     const timeout = AbortSignal.timeout(Math.max(1, Math.min(this.attemptTimeoutMs, run.deadline - this.clock.now())));
     try {
-      const response = await fetch(this.url, {
-        method: 'POST',
-        body: run.body,
-        headers: this.headers(run.body),
+      const response = await tracedHttp('POST', this.url, (traceHeaders) =>
+        fetch(this.url, {
+          method: 'POST',
+          body: run.body,
+          headers: { ...this.headers(run.body), ...traceHeaders },
         // A redirected POST becomes a GET in fetch; a receiver that redirects has moved, so treat it as final.
         redirect: 'manual',
-        signal: run.signal === undefined ? timeout : AbortSignal.any([run.signal, timeout]),
-      });
+          signal: run.signal === undefined ? timeout : AbortSignal.any([run.signal, timeout]),
+        }),
+      );
       await response.body?.cancel().catch(() => undefined);
       return classifyResponse(response, this.clock.now());
     } catch (error) {

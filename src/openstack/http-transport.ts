@@ -1,4 +1,5 @@
 import { describeTransportError as describeHttpTransportError } from '../http/http-client-errors.js';
+import { tracedHttp } from '../telemetry/tracing.js';
 import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -43,8 +44,17 @@ const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  if (options.caBundle === undefined) return new FetchTransport(maxBytes);
-  return new NodeHttpsTransport(checkedCaBundle(options.caBundle), maxBytes);
+  const transport = options.caBundle === undefined ? new FetchTransport(maxBytes) : new NodeHttpsTransport(checkedCaBundle(options.caBundle), maxBytes);
+  return new TracedTransport(transport);
+}
+
+/** A client span per Keystone, Nova or Neutron call, with the trace context sent along. */
+class TracedTransport implements HttpTransport {
+  constructor(private readonly inner: HttpTransport) {}
+
+  send(request: HttpRequest): Promise<HttpReply> {
+    return tracedHttp(request.method, request.url, (traceHeaders) => this.inner.send({ ...request, headers: { ...request.headers, ...traceHeaders } }));
+  }
 }
 
 /** Refuses a bundle that holds no parsable certificate at start-up rather than at the first TLS handshake. */

@@ -22,7 +22,7 @@ export interface ReceivedInjectionEvent {
 const OUTCOME_BY_TYPE = new Map<string, InjectionOutcome>(Object.entries(INJECTION_EVENT_TYPES).map(([outcome, type]) => [type, outcome as InjectionOutcome]));
 
 /** CloudEvents 1.0 structured mode as the injector sends it (src/notify/notifier.ts); unknown fields are kept out. */
-const injectionEventSchema = z.object({
+export const injectionEventSchema = z.object({
   specversion: z.literal('1.0'),
   id: z.string().min(1).max(256),
   source: z.string().min(1).max(1024),

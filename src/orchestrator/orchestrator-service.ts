@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import type { Job, JobState, JsonObject } from '../jobs/job.js';
-import { SUBJECT_HOLDING_STATES, type JobStore } from '../jobs/job-store.js';
+import { MAX_LIST_LIMIT, SUBJECT_HOLDING_STATES, type JobStore } from '../jobs/job-store.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { ClusterObjects } from './cluster-objects.js';
 import { formatPlan, planChanges, type DeploymentPlan } from './deployment-plan.js';
@@ -10,6 +10,7 @@ import { objectKey, type KubeObject } from './kube-object.js';
 import { liveObjects, serviceSubject } from './orchestrator-steps.js';
 import { vnfInstanceNameOf, parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
 import { findVnfInstance, serversOf, type VnfLifecycle } from './vnf-convergence.js';
+import type { DeploymentView, MicroserviceStatus, OrchestrationPlan, ServiceStatus, ServiceSummary, VnfChange } from './orchestrator-views.js';
 
 export interface OrchestratorServiceOptions {
   runner: JobRunner;
@@ -22,56 +23,7 @@ export interface OrchestratorServiceOptions {
   injectionJob?(serverId: string): Promise<{ id: string; state: JobState; step?: string } | undefined>;
 }
 
-/** A deploy or teardown job as the API and CLI show it. */
-export interface DeploymentView {
-  id: string;
-  kind: 'deploy' | 'teardown';
-  service: string;
-  state: JobState;
-  stateReason: string;
-  /** The step running or last run, and what it is waiting for. */
-  currentStep?: string;
-  steps: Array<{ name: string; state: string; attempts: number; durationMs: number; lastError: Job['lastError']; output: unknown }>;
-  lastError: Job['lastError'];
-  createdAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-  log?: string[];
-}
-
-export interface VnfChange {
-  microservice: string;
-  vnfInstanceName: string;
-  action: 'create' | 'scale' | 'none';
-  from: number;
-  to: number;
-}
-
-export interface OrchestrationPlan {
-  service: string;
-  objects: { create: string[]; update: string[]; delete: string[]; unchanged: number };
-  vnfs: VnfChange[];
-  /** Human-readable, with a unified YAML diff per update (what `--dry-run` prints). */
-  text: string;
-}
-
-export interface MicroserviceStatus {
-  name: string;
-  kind: 'container' | 'vm';
-  version: string;
-  ready: boolean;
-  workloads: Array<{ name: string; ready: boolean; detail: string }>;
-}
-
-export interface ServiceStatus {
-  service: string;
-  namespace: string;
-  deployment: DeploymentView | null;
-  microservices: MicroserviceStatus[];
-  connections: Array<{ from: string; to: string; port: number; objects: Array<{ key: string; present: boolean }> }>;
-  /** The first thing wrong, in deployment order; absent when everything is in place. */
-  problem?: string;
-}
+export type { DeploymentView, MicroserviceStatus, OrchestrationPlan, ServiceStatus, ServiceSummary, VnfChange } from './orchestrator-views.js';
 
 function toView(job: Job, log?: string[]): DeploymentView {
   const current = job.steps.find((step) => step.state === 'running' || step.state === 'pending' || step.state === 'failed');
@@ -147,6 +99,17 @@ export class OrchestratorService {
       vnfs,
       text: [formatPlan(objects), ...vnfs.filter((change) => change.action !== 'none').map(describeVnfChange)].join('\n'),
     };
+  }
+
+  /** Every service with a deploy or teardown job, newest activity first. */
+  async services(): Promise<ServiceSummary[]> {
+    const jobs = await Promise.all([this.options.store.list({ kind: 'deploy', limit: MAX_LIST_LIMIT }), this.options.store.list({ kind: 'teardown', limit: MAX_LIST_LIMIT })]);
+    const newest = new Map<string, Job>();
+    for (const job of jobs.flat().sort((a, b) => b.updatedAt - a.updatedAt)) if (!newest.has(job.subjectKey)) newest.set(job.subjectKey, job);
+    return [...newest.values()].map((job) => {
+      const deployment = toView(job);
+      return { service: deployment.service, deployment };
+    });
   }
 
   async status(name: string): Promise<ServiceStatus> {

@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { inSpan, SpanKind } from '../telemetry/tracing.js';
 import type { Client, ClientChannel } from 'ssh2';
 import { AppError } from '../errors.js';
 import { buildRemoteCommand } from './remote-command.js';
@@ -32,7 +34,17 @@ export class Ssh2VmSession implements VmSession {
     });
   }
 
+  /** The span names the program only: arguments are paths and names, but nothing needs them in a trace. */
   async exec(argv: string[], options: ExecOptions): Promise<ExecResult> {
+    const attributes = { 'vmsi.ssh.program': path.posix.basename(argv[0] ?? ''), 'vmsi.ssh.sudo': options.sudo === true };
+    return inSpan('ssh exec', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const result = await this.execOnce(argv, options);
+      span.setAttribute('process.exit.code', result.exitCode ?? -1);
+      return result;
+    });
+  }
+
+  private async execOnce(argv: string[], options: ExecOptions): Promise<ExecResult> {
     const command = buildRemoteCommand(argv, { sudo: options.sudo });
     if (!this.isConnected) throw connectionLost('The SSH connection is closed.');
     return new Promise<ExecResult>((resolve, reject) => {

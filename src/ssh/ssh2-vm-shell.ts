@@ -1,3 +1,4 @@
+import { inSpan, SpanKind } from '../telemetry/tracing.js';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client, ParsedKey } from 'ssh2';
@@ -52,6 +53,11 @@ export class Ssh2VmShell implements VmShell {
   }
 
   async connect(target: SshTarget, options: ConnectOptions): Promise<VmSession> {
+    const attributes = { 'server.address': target.host, 'server.port': target.port, 'vmsi.ssh.jump': target.jumpHost !== undefined };
+    return inSpan('ssh connect', { kind: SpanKind.CLIENT, attributes }, () => this.connectWithRetries(target, options));
+  }
+
+  private async connectWithRetries(target: SshTarget, options: ConnectOptions): Promise<VmSession> {
     // Keys are resolved once, before any attempt: a missing or unparsable key is not fixed by waiting.
     const keys: PrivateKeys = {
       target: await this.privateKey(target),

@@ -1,3 +1,4 @@
+import { tracedHttp } from '../telemetry/tracing.js';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { AppError, isAppError } from '../errors.js';
@@ -259,14 +260,16 @@ export class TackerClient implements TackerLcmReader {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(exchange.url, {
-        method: exchange.method,
-        headers,
-        ...(exchange.body === undefined ? {} : { body: JSON.stringify(exchange.body) }),
-        // A followed redirect would carry the token wherever it points; v1's 303 is read explicitly.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(Math.max(1, this.requestTimeoutMs)),
-      });
+      response = await tracedHttp(exchange.method, exchange.url, (traceHeaders) =>
+        fetch(exchange.url, {
+          method: exchange.method,
+          headers: { ...headers, ...traceHeaders },
+          ...(exchange.body === undefined ? {} : { body: JSON.stringify(exchange.body) }),
+          // A followed redirect would carry the token wherever it points; v1's 303 is read explicitly.
+          redirect: 'manual',
+          signal: AbortSignal.timeout(Math.max(1, this.requestTimeoutMs)),
+        }),
+      );
       text = await readBounded(response);
     } catch (error) {
       throw isAppError(error) ? error : tackerTransportError(exchange.context, error);

@@ -6,6 +6,8 @@ import type { InjectionEvent } from '../../src/notify/notifier.js';
 export interface ReceivedEvent {
   event: InjectionEvent;
   signatureValid: boolean;
+  /** The W3C trace context the sender propagated, if any. */
+  traceparent?: string;
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -38,7 +40,8 @@ export class WebhookReceiver {
     this.server = createServer((req, res) => {
       void readBody(req).then((body) => {
         const signatureValid = verifySignature(body, String(req.headers['x-vmsi-signature'] ?? ''), this.secret);
-        this.deliveries.push({ event: JSON.parse(body.toString('utf8')) as InjectionEvent, signatureValid });
+        const traceparent = req.headers.traceparent;
+        this.deliveries.push({ event: JSON.parse(body.toString('utf8')) as InjectionEvent, signatureValid, ...(typeof traceparent === 'string' ? { traceparent } : {}) });
         res.writeHead(signatureValid ? 204 : 401).end();
       });
     });

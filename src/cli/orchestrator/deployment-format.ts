@@ -1,4 +1,3 @@
-import type { StepState } from '../../jobs/job.js';
 import type { DeploymentView, ServiceStatus } from '../../orchestrator/orchestrator-service.js';
 import { formatStep } from '../job-format.js';
 
@@ -9,7 +8,7 @@ export function formatDeploymentLine(deployment: DeploymentView): string {
 
 /** Deployment steps carry the fields job-format reads; the view only omits the times it does not show. */
 export function formatDeploymentStep(step: DeploymentView['steps'][number]): string {
-  return formatStep({ ...step, state: step.state as StepState, startedAt: null, finishedAt: null, output: null });
+  return formatStep({ ...step, startedAt: null, finishedAt: null, output: null });
 }
 
 export function formatDeployment(deployment: DeploymentView): string {
