@@ -50,7 +50,18 @@ export interface AppErrorOptions {
   cause?: unknown;
 }
 
+const APP_ERROR_BRAND = Symbol.for('vm-sidecar-injector.AppError');
+
 export class AppError extends Error {
+  /**
+   * Recognised by a process-wide brand rather than by class identity: a process that loads this
+   * module twice (a test runner that requires some files as CommonJS and imports others as ES
+   * modules) must still see one AppError, or errors lose their code and retryable flag.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[APP_ERROR_BRAND] === true;
+  }
+
   readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly details: Record<string, unknown>;
@@ -59,6 +70,7 @@ export class AppError extends Error {
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
+    Object.defineProperty(this, APP_ERROR_BRAND, { value: true });
     this.code = code;
     this.retryable = options.retryable ?? false;
     this.details = options.details ?? {};

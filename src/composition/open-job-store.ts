@@ -8,7 +8,9 @@ import { registerSecret } from '../log.js';
 import type { InjectionEventStore } from '../orchestrator/injection-event-store.js';
 import { SqliteInjectionEventStore } from '../orchestrator/sqlite-injection-event-store.js';
 import type { JobStore } from '../jobs/job-store.js';
-import type { AdvisoryLock } from '../jobs/postgres-database.js';
+import { PostgresDatabase, type AdvisoryLock } from '../jobs/postgres-database.js';
+import { PostgresJobStore } from '../jobs/postgres-job-store.js';
+import { PostgresInjectionEventStore } from '../orchestrator/postgres-injection-event-store.js';
 import { SqliteJobStore } from '../jobs/sqlite-job-store.js';
 
 /** The service's durable state, on the engine the config chose (store.kind). */
@@ -66,12 +68,6 @@ function leaseOwner(store: PostgresStoreConfig): string {
 }
 
 async function openPostgres(config: Config, store: PostgresStoreConfig): Promise<OpenedStores> {
-  // Loaded only when chosen: a one-machine service never loads the PostgreSQL client.
-  const [{ PostgresDatabase }, { PostgresJobStore }, { PostgresInjectionEventStore }] = await Promise.all([
-    import('../jobs/postgres-database.js'),
-    import('../jobs/postgres-job-store.js'),
-    import('../orchestrator/postgres-injection-event-store.js'),
-  ]);
   const owner = leaseOwner(store);
   const database = await PostgresDatabase.open({
     url: store.url,

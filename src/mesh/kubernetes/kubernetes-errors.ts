@@ -29,10 +29,20 @@ export interface KubernetesStatusSummary {
 const MAX_MESSAGE_CHARS = 500;
 
 export function isApiStatus(error: unknown, status: number): boolean {
-  return error instanceof ApiException && error.code === status;
+  return isApiException(error) && error.code === status;
 }
 
 /** The Status object of an API answer: client-node keeps the body as text. */
+/**
+ * client-node ships a CommonJS and an ES module build; a process that loads both (a CommonJS
+ * caller beside the service's ES modules, as test runners do) has two ApiException classes, so the
+ * class is recognised by its shape as well as by instanceof.
+ */
+function isApiException(error: unknown): error is ApiException<unknown> {
+  if (error instanceof ApiException) return true;
+  return error instanceof Error && error.constructor.name === 'ApiException' && typeof (error as { code?: unknown }).code === 'number';
+}
+
 export function statusOf(error: ApiException<unknown>): KubernetesStatusSummary {
   let body: unknown = error.body;
   if (typeof body === 'string') {
@@ -85,8 +95,8 @@ function transportError(error: unknown, context: KubernetesOperation): AppError 
 /** Converts whatever a client-node call threw; AppErrors pass through unchanged. */
 export function toKubernetesError(error: unknown, context: KubernetesOperation): AppError {
   if (error instanceof AppError) return error;
-  if (!(error instanceof ApiException)) return transportError(error, context);
-  const summary = statusOf(error as ApiException<unknown>);
+  if (!isApiException(error)) return transportError(error, context);
+  const summary = statusOf(error);
   const delayMs = retryAfterMs(error.headers);
   // A 401 may be a rotated in-cluster token: client-node reads the token file again next time.
   // 409: someone else wrote first; every call here is safe to repeat, so undici's idempotent rule covers the rest.
