@@ -3,6 +3,7 @@ import { parseRetryAfter } from '../../retry/retry-policy.js';
 import { ApiException } from '@kubernetes/client-node';
 import { AppError, type ErrorCode, type FieldProblem } from '../../errors.js';
 import { redactText } from '../../log.js';
+import { inSpan, SpanKind } from '../../telemetry/tracing.js';
 
 /**
  * The one place where Kubernetes API failures become AppErrors. Every call the adapters make is
@@ -117,9 +118,15 @@ export function toKubernetesError(error: unknown, context: KubernetesOperation):
 
 /** Runs one API call and converts its failure at this edge. */
 export async function callKubernetes<T>(context: KubernetesOperation, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw toKubernetesError(error, context);
-  }
+  // One client span per API call, named by verb and kind (the object's name goes in an attribute).
+  const name = `kubernetes ${context.operation.split(' ').slice(0, 2).join(' ')}`;
+  return inSpan(name, { kind: SpanKind.CLIENT, attributes: { 'k8s.operation': context.operation } }, async (span) => {
+    try {
+      return await call();
+    } catch (error) {
+      const converted = toKubernetesError(error, context);
+      if (typeof converted.details.status === 'number') span.setAttribute('http.response.status_code', converted.details.status);
+      throw converted;
+    }
+  });
 }
