@@ -1,10 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { resolveDataPath, type Config } from '../config.js';
 import { durationToMs } from '../duration.js';
-import { AppError } from '../errors.js';
-import { registerSecret } from '../log.js';
 import type { InjectionEventStore } from '../orchestrator/injection-event-store.js';
 import { SqliteInjectionEventStore } from '../orchestrator/sqlite-injection-event-store.js';
 import type { JobStore } from '../jobs/job-store.js';
@@ -12,6 +9,7 @@ import { PostgresDatabase, type AdvisoryLock } from '../jobs/postgres-database.j
 import { PostgresJobStore } from '../jobs/postgres-job-store.js';
 import { PostgresInjectionEventStore } from '../orchestrator/postgres-injection-event-store.js';
 import { SqliteJobStore } from '../jobs/sqlite-job-store.js';
+import { readSecretFile } from './wiring-parts.js';
 
 /** The service's durable state, on the engine the config chose (store.kind). */
 export interface OpenedStores {
@@ -52,16 +50,6 @@ function openSqlite(config: Config): OpenedStores {
 
 type PostgresStoreConfig = Extract<Config['store'], { kind: 'postgres' }>;
 
-async function readPassword(file: string): Promise<string> {
-  try {
-    const password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-    registerSecret(password);
-    return password;
-  } catch (cause) {
-    throw new AppError('INVALID_CONFIG', `Database password file ${file} cannot be read.`, { cause });
-  }
-}
-
 /** Unique per process, so a restarted replica never mistakes its predecessor's leases for its own. */
 function leaseOwner(store: PostgresStoreConfig): string {
   return `${store.replicaName ?? os.hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
@@ -71,7 +59,7 @@ async function openPostgres(config: Config, store: PostgresStoreConfig): Promise
   const owner = leaseOwner(store);
   const database = await PostgresDatabase.open({
     url: store.url,
-    ...(store.passwordFile === undefined ? {} : { password: await readPassword(store.passwordFile) }),
+    ...(store.passwordFile === undefined ? {} : { password: await readSecretFile(store.passwordFile, 'Database password') }),
     poolSize: store.poolSize,
     connectTimeoutMs: durationToMs(store.connectTimeout),
     statementTimeoutMs: durationToMs(store.statementTimeout),
