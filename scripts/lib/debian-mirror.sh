@@ -13,15 +13,10 @@ apt_source_uris() {
   done | tr ' ' '\n' | grep -E '^(https?|file)://' | grep -v -i security || true
 }
 
-find_mirror() {
-  if [[ -n ${VMSI_DEBIAN_MIRROR:-} ]]; then printf '%s\n' "$VMSI_DEBIAN_MIRROR"; return; fi
-  apt_source_uris | head -n 1
-}
-
-# The mirror, or a stop that names the variable to set.
+# The mirror: VMSI_DEBIAN_MIRROR, else the first one apt reaches, else a stop naming the variable.
 require_mirror() {
-  local mirror
-  mirror=$(find_mirror)
+  local mirror=${VMSI_DEBIAN_MIRROR:-}
+  [[ -n $mirror ]] || mirror=$(apt_source_uris | head -n 1)
   if [[ -z $mirror ]]; then
     printf "error: this machine's apt sources name no Debian archive to build from; set VMSI_DEBIAN_MIRROR to one (e.g. VMSI_DEBIAN_MIRROR=http://<your mirror>/debian)\n" >&2
     return 1
