@@ -11,7 +11,7 @@ import { createServiceMetrics, type ServiceMetrics } from './api/metrics.js';
 import { resolveDataPath, type Config } from './config.js';
 import { durationToMs } from './duration.js';
 import { AppError } from './errors.js';
-import { checkConfiguredUrls, checkOutboundUrl } from './outbound-url.js';
+import { checkConfiguredUrls } from './outbound-url.js';
 import { createInjectionSteps } from './injection/injection-steps.js';
 import type { IstioCaSettings } from './injection/workload-certificate.js';
 import { CertificateRenewal } from './injection/certificate-renewal.js';
@@ -129,9 +129,7 @@ export async function tackerClientFor(config: Config, logger: Logger, apiVersion
   if (config.openstack === undefined) throw new AppError('INVALID_CONFIG', 'Reaching Tacker needs openstack (Keystone) settings in the config.');
   const { TackerClient } = await import('./tacker/tacker-client.js');
   const clients = await openstackClients(config.openstack, logger);
-  const baseUrl = await clients.keystone.endpoint('nfv-orchestration');
-  await checkOutboundUrl(baseUrl, 'The Tacker endpoint in the Keystone catalog');
-  return new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken });
+  return TackerClient.fromCatalog(clients.keystone, { apiVersion });
 }
 
 async function vmJobSteps(config: Config, logger: Logger, metrics: ServiceMetrics, notifier: Notifier | undefined): Promise<StepDefinitions> {

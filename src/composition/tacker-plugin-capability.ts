@@ -1,4 +1,3 @@
-import { checkOutboundUrl } from '../outbound-url.js';
 import { readFile } from 'node:fs/promises';
 import type { JsonWebKey } from 'node:crypto';
 import type { Router } from 'express';
@@ -79,10 +78,7 @@ export async function tackerWiring(config: Config, logger: Logger, store: JobSto
   const tackerClient = (apiVersion: TackerApiVersion): Promise<TackerClient> => {
     let client = tackerClients.get(apiVersion);
     if (client === undefined) {
-      client = clients.keystone.endpoint('nfv-orchestration').then(async (baseUrl) => {
-        await checkOutboundUrl(baseUrl, 'The Tacker endpoint in the Keystone catalog');
-        return new TackerClient({ baseUrl, apiVersion, token: async () => (await clients.keystone.token()).authToken });
-      });
+      client = TackerClient.fromCatalog(clients.keystone, { apiVersion });
       client.catch(() => tackerClients.delete(apiVersion));
       tackerClients.set(apiVersion, client);
     }

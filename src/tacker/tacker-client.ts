@@ -10,6 +10,9 @@ import { tackerAnswerError, tackerStatusError, tackerTransportError, type Tacker
 import { normalizeTackerTimestamp } from './tacker-timestamp.js';
 import { parseVnfInstance, type NormalizedVnfInstance } from './vnf-instance.js';
 import type { TackerLcmReader } from '../injection/tacker-lcm-reader.js';
+import type { Identity } from '../openstack/keystone-client.js';
+import { SERVICE_TYPES } from '../openstack/service-catalog.js';
+import { checkOutboundUrl } from '../outbound-url.js';
 import { parseLcmOpOcc, type LcmOpOccListing, type LcmOpOccProblem, type LcmOpOccWithError } from './vnf-lcm-op-occ.js';
 
 export type { LcmOpOccListing, LcmOpOccProblem, LcmOpOccWithError } from './vnf-lcm-op-occ.js';
@@ -88,6 +91,16 @@ export class TackerClient implements TackerLcmReader {
   private readonly requestTimeoutMs: number;
   private readonly maxPages: number;
   private readonly clock: Clock;
+
+  /**
+   * Tacker at the endpoint the Keystone catalog names (service type nfv-orchestration), checked
+   * like every configured URL before anything is sent to it.
+   */
+  static async fromCatalog(identity: Pick<Identity, 'endpoint' | 'token'>, options: Omit<TackerClientOptions, 'baseUrl' | 'token'>): Promise<TackerClient> {
+    const baseUrl = await identity.endpoint(SERVICE_TYPES.tacker);
+    await checkOutboundUrl(baseUrl, 'The Tacker endpoint in the Keystone catalog');
+    return new TackerClient({ ...options, baseUrl, token: async () => (await identity.token()).authToken });
+  }
 
   constructor(options: TackerClientOptions) {
     this.base = parseBaseUrl(options.baseUrl);
