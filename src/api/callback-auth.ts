@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, hash, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -16,7 +16,7 @@ export type CallbackAuthenticator =
   | { kind: 'oauth2-introspection'; introspectionUrl: string; clientId: string; clientSecret: string }
   | { kind: 'oauth2-jwks'; keys: JsonWebKey[]; issuer?: string; audience?: string };
 
-const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer');
 const INTROSPECTION_CACHE_MS = 60_000;
 const INTROSPECTION_CACHE_MAX = 1_000;
 const INTROSPECTION_TIMEOUT_MS = 5_000;
@@ -131,8 +131,13 @@ function checker(auth: CallbackAuthenticator): (header: string, nowMs: number) =
   switch (auth.kind) {
     case 'none':
       return () => Promise.resolve(true);
-    case 'basic':
-      return (header) => Promise.resolve(checkBasic(header, auth));
+    case 'basic': {
+      // Tacker sends the one canonical encoding of the configured pair on every request, so the
+      // header is compared whole against its digest: one hash, constant time, no decoding. Any
+      // other spelling of valid credentials still passes the full check.
+      const expectedHeader = sha256(`Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`);
+      return (header) => Promise.resolve(timingSafeEqual(sha256(header), expectedHeader) || checkBasic(header, auth));
+    }
     case 'oauth2-introspection': {
       const client = new IntrospectionClient(auth);
       return async (header, nowMs) => {

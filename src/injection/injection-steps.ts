@@ -42,8 +42,19 @@ export interface InjectionJobInput extends JsonObject {
   spec: JsonObject;
 }
 
+/**
+ * Parsed once per stored input: every step of a job reads the spec, several of them more than
+ * once, and the store hands the same input object from step to step.
+ */
+const parsedSpecs = new WeakMap<object, InjectionSpec>();
+
 export function specOf(context: StepContext): InjectionSpec {
-  return parseInjectionSpec(context.job.input.spec);
+  const input = context.job.input.spec;
+  const cached = typeof input === 'object' && input !== null ? parsedSpecs.get(input) : undefined;
+  if (cached !== undefined) return cached;
+  const spec = parseInjectionSpec(input);
+  if (typeof input === 'object' && input !== null) parsedSpecs.set(input, spec);
+  return spec;
 }
 
 const SSH_CONNECT_ATTEMPT_TIMEOUT_MS = 20_000;

@@ -1,7 +1,7 @@
 import { inSpan, markFailed } from '../telemetry/tracing.js';
 import { AppError } from '../errors.js';
 import { redactText, type Logger } from '../log.js';
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import {
   nextStepIndex,
   skipPendingSteps,
@@ -21,6 +21,12 @@ import type { StepContext, StepDefinition, StepFinishedEvent } from './step-defi
 
 /** Longest line kept in a job's log; longer lines are cut, since the tail is for people to read. */
 export const MAX_LOG_LINE_CHARS = 4_000;
+/**
+ * How long log lines gather before they are written. Each write is a durable commit (an fsync on
+ * SQLite); an install streams its output in hundreds of small chunks, so without this pause a
+ * fleet of installs spends much of the service's time committing log lines one chunk at a time.
+ */
+export const LOG_GATHER_MS = 250;
 
 export interface ExecutionObserver {
   transitioned(job: Job, from: JobState, reason: string): void;
@@ -231,6 +237,8 @@ class JobLogWriter {
   private pending: Promise<void> = Promise.resolve();
   private buffered: JobLogLine[] = [];
   private isWriting = false;
+  private isFlushing = false;
+  private gathering: AbortController | null = null;
 
   constructor(
     private readonly jobId: string,
@@ -246,8 +254,8 @@ class JobLogWriter {
       .map((line) => ({ at, line: line.length > MAX_LOG_LINE_CHARS ? `${line.slice(0, MAX_LOG_LINE_CHARS)}…` : line }));
     if (lines.length === 0) return;
     this.buffered.push(...lines);
-    // One write in flight per job: lines that arrive meanwhile go out together in the next one,
-    // so a chatty install costs a few commits instead of one per chunk of output.
+    // One write in flight per job, after a short gathering pause: lines that arrive meanwhile go
+    // out together, so a chatty install costs a few commits a second instead of one per chunk.
     if (this.isWriting) return;
     this.isWriting = true;
     this.pending = this.writeBuffered();
@@ -255,6 +263,7 @@ class JobLogWriter {
 
   private async writeBuffered(): Promise<void> {
     while (this.buffered.length > 0) {
+      await this.gather();
       const lines = this.buffered;
       this.buffered = [];
       await this.deps.store.appendLog(this.jobId, lines).catch((error: unknown) => {
@@ -264,7 +273,23 @@ class JobLogWriter {
     this.isWriting = false;
   }
 
-  flush(): Promise<void> {
-    return this.pending;
+  private async gather(): Promise<void> {
+    if (this.isFlushing) return;
+    this.gathering = new AbortController();
+    // Real time, not the job clock: like the store's group commit this only batches I/O, and
+    // flush() cuts it short wherever the job's order depends on the lines being written.
+    await systemClock.sleep(LOG_GATHER_MS, this.gathering.signal);
+    this.gathering = null;
+  }
+
+  /** Writes what is buffered now, skipping the gathering pause. */
+  async flush(): Promise<void> {
+    this.isFlushing = true;
+    this.gathering?.abort();
+    try {
+      await this.pending;
+    } finally {
+      this.isFlushing = false;
+    }
   }
 }

@@ -126,7 +126,7 @@ export function duplicateJob(jobId: string): AppError {
   return new AppError('CONFLICT', `Job ${jobId} already exists.`, { details: { jobId } });
 }
 
-export function staleVersion(job: Job, storedVersion: number): AppError {
+export function staleVersion(job: Pick<Job, 'id' | 'version'>, storedVersion: number): AppError {
   return new AppError('CONFLICT', `Job ${job.id} was changed by someone else (version ${job.version}, stored ${storedVersion}).`, {
     details: { jobId: job.id, version: job.version, storedVersion },
   });

@@ -83,6 +83,25 @@ describe('SqliteJobStore on disk', function () {
     await store.close();
   });
 
+  it('stores one job per key from a burst of concurrent duplicate creates in one commit, a failing create losing none of the others', async function () {
+    const store = SqliteJobStore.open({ path: file });
+    const keyed = (key: string): ReturnType<typeof newJob> => ({ ...job(), idempotencyKey: key });
+    const reused = job();
+    const requests = [...Array.from({ length: 30 }, (_, index) => keyed(`op-${index % 10}:COMPLETED`)), reused, { ...reused, stateReason: 'reused id' }];
+    const outcomes = await Promise.allSettled(requests.map((request) => store.create(request)));
+    const results = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).to.have.length(1);
+    expect(results.filter((result) => result.created)).to.have.length(11);
+    const idsByKey = new Map<string, Set<string>>();
+    for (const { job: stored } of results) if (stored.idempotencyKey !== null) idsByKey.set(stored.idempotencyKey, (idsByKey.get(stored.idempotencyKey) ?? new Set()).add(stored.id));
+    expect([...idsByKey.values()].map((ids) => ids.size), 'every delivery of a key answered with the one stored job').to.deep.equal(Array.from({ length: 10 }, () => 1));
+    await store.close();
+    const reader = new DatabaseSync(file, { readOnly: true });
+    const rows = reader.prepare('SELECT idempotency_key AS key, COUNT(*) AS n FROM jobs GROUP BY idempotency_key').all() as Array<{ key: string | null; n: number }>;
+    reader.close();
+    expect(rows.map((row) => [row.key, row.n])).to.have.deep.members([[null, 1], ...Array.from({ length: 10 }, (_, index) => [`op-${index}:COMPLETED`, 1])]);
+  });
+
   it('commits log appends and saves queued in the same turn before close returns', async function () {
     const store = SqliteJobStore.open({ path: file });
     const { job: created } = await store.create(job());

@@ -138,8 +138,10 @@ export class SqliteJobStore implements JobStore {
    * after its row is committed, and a failing create (a reused id) is rolled back alone.
    */
   create(job: Job): Promise<CreateJobResult> {
-    const copy = structuredClone(job);
-    return this.enqueueWrite('create', () => this.insertUnlessPresent(copy));
+    // The row is serialised now, which is the snapshot: a deep copy of the job as well would cost
+    // more than the insert itself on the notification path.
+    const row = insertColumns(job);
+    return this.enqueueWrite('create', () => this.insertUnlessPresent(row));
   }
 
   private enqueueWrite<T>(operation: string, work: () => T): Promise<T> {
@@ -179,16 +181,15 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
-  private insertUnlessPresent(job: Job): CreateJobResult {
-    const existing =
-      job.idempotencyKey === null ? undefined : this.row('SELECT body, version FROM jobs WHERE kind = ? AND idempotency_key = ?', [job.kind, job.idempotencyKey]);
+  private insertUnlessPresent(row: InsertColumns): CreateJobResult {
+    const existing = row.idempotencyKey === null ? undefined : this.row('SELECT body, version FROM jobs WHERE kind = ? AND idempotency_key = ?', [row.kind, row.idempotencyKey]);
     if (existing) return { job: toJob(existing), created: false };
-    if (this.exists(job.id)) throw duplicateJob(job.id);
+    if (this.exists(row.id)) throw duplicateJob(row.id);
     this.statement(
       `INSERT INTO jobs (id, kind, subject_key, state, idempotency_key, next_attempt_at, created_at, updated_at, version, body)
        VALUES (:id, :kind, :subjectKey, :state, :idempotencyKey, :nextAttemptAt, :createdAt, :updatedAt, :version, :body)`,
-    ).run({ ...columns(job), kind: job.kind, subjectKey: job.subjectKey, idempotencyKey: job.idempotencyKey, createdAt: job.createdAt });
-    return { job, created: true };
+    ).run(row);
+    return { job: toJob({ body: row.body, version: row.version }), created: true };
   }
 
   get(jobId: string): Promise<Job | null> {
@@ -208,8 +209,10 @@ export class SqliteJobStore implements JobStore {
 
   /** Committed with the other writes of the same turn (see create()): concurrent jobs share fsyncs. */
   save(job: Job): Promise<Job> {
-    const copy = structuredClone(job);
-    return this.enqueueWrite('save', () => this.write(copy));
+    // Serialised now, as in create(): the row is the snapshot, and the job handed back shares the
+    // caller's objects (the runner never mutates a job, it replaces it).
+    const update = updateOf(job);
+    return this.enqueueWrite('save', () => this.update(update));
   }
 
   claimNext(request: ClaimRequest): Promise<Job | null> {
@@ -284,11 +287,14 @@ export class SqliteJobStore implements JobStore {
   }
 
   private write(job: Job): Job {
-    const saved: Job = { ...job, version: job.version + 1 };
+    return this.update(updateOf(job));
+  }
+
+  private update({ job, saved, row }: JobUpdate): Job {
     const result = this.statement(
       `UPDATE jobs SET state = :state, next_attempt_at = :nextAttemptAt, updated_at = :updatedAt, version = :version, body = :body
        WHERE id = :id AND version = :expectedVersion`,
-    ).run({ ...columns(saved), expectedVersion: job.version });
+    ).run(row);
     if (result.changes === 1) return saved;
     const stored = this.row('SELECT body, version FROM jobs WHERE id = ?', [job.id]);
     throw stored ? staleVersion(job, stored.version) : jobNotFound(job.id);
@@ -338,14 +344,36 @@ function listConditions(filter: JobListFilter): { clause: string; params: SQLInp
 }
 
 function columns(job: Job): Record<string, SQLInputValue> {
-  return {
-    id: job.id,
-    state: job.state,
-    nextAttemptAt: job.nextAttemptAt,
-    updatedAt: job.updatedAt,
-    version: job.version,
-    body: JSON.stringify(job),
-  };
+  return { ...stateColumns(job), body: JSON.stringify(job) };
+}
+
+function stateColumns(job: Job): Record<string, SQLInputValue> {
+  return { id: job.id, state: job.state, nextAttemptAt: job.nextAttemptAt, updatedAt: job.updatedAt, version: job.version };
+}
+
+interface JobUpdate {
+  job: Pick<Job, 'id' | 'version'>;
+  saved: Job;
+  row: Record<string, SQLInputValue>;
+}
+
+function updateOf(job: Job): JobUpdate {
+  const saved: Job = { ...job, version: job.version + 1 };
+  return { job: { id: job.id, version: job.version }, saved, row: { ...columns(saved), expectedVersion: job.version } };
+}
+
+interface InsertColumns extends Record<string, SQLInputValue> {
+  id: string;
+  kind: string;
+  subjectKey: string;
+  idempotencyKey: string | null;
+  createdAt: number;
+  version: number;
+  body: string;
+}
+
+function insertColumns(job: Job): InsertColumns {
+  return { ...stateColumns(job), id: job.id, kind: job.kind, subjectKey: job.subjectKey, idempotencyKey: job.idempotencyKey, createdAt: job.createdAt, version: job.version, body: JSON.stringify(job) };
 }
 
 function toJob(row: JobRow): Job {

@@ -21,7 +21,23 @@ export function stringifyLikeGoYaml(value: unknown): string {
   return doc.toString({ lineWidth: 0, indentSeq: false, singleQuote: true, defaultStringType: 'PLAIN' });
 }
 
+/**
+ * Answers by scalar text. Deciding takes a YAML parse, and each bundle and manifest asks it for
+ * the same few hundred keys and values: uncached, this was most of the CPU an injection costs.
+ */
+const readsAsAnotherTypeCache = new Map<string, boolean>();
+const READS_AS_ANOTHER_TYPE_CACHE_MAX = 10_000;
+
 function readsAsAnotherType(text: string): boolean {
+  const cached = readsAsAnotherTypeCache.get(text);
+  if (cached !== undefined) return cached;
+  const answer = resolvesToAnotherType(text);
+  if (readsAsAnotherTypeCache.size >= READS_AS_ANOTHER_TYPE_CACHE_MAX) readsAsAnotherTypeCache.clear();
+  readsAsAnotherTypeCache.set(text, answer);
+  return answer;
+}
+
+function resolvesToAnotherType(text: string): boolean {
   if (text === '' || text.includes('\n')) return text === '';
   try {
     const value: unknown = parse(text, { version: '1.1' });
