@@ -165,9 +165,10 @@ function collector(): Collector {
 
 /**
  * RSS after a memory-reducing collection. A plain gc() leaves resident the 256 KB heap pages V8
- * pools for reuse: a deeply nested YAML body peaks the heap at a few hundred MB (the yaml parser's
- * nodes) and, measured, about 200 MB of freed pages then stayed resident, outside heapTotal and
- * V8's physical size, until a memory-reducing collection released them (RSS 330 → 141 MB).
+ * pools for reuse. This client shares the service's process, and its yaml stringify of a deeply
+ * nested document peaks the heap at a few hundred MB (the service's parse of the same text costs
+ * about 1 MB); measured, about 200 MB of freed pages then stayed resident, outside heapTotal and
+ * V8's physical size, until a memory-reducing collection released them (RSS 326 → 138 MB).
  */
 async function settledRss(gc: Collector): Promise<number> {
   gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
