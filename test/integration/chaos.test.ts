@@ -219,7 +219,13 @@ describe('chaos on lab VMs: sshd down, a VM restarted mid-install, two SIGKILLs 
       return injects.length === VM_COUNT && current.every((job) => !UNFINISHED.has(job.state)) ? current : undefined;
     });
     const seconds = Math.round((Date.now() - started) / 1000);
-    console.log(`      chaos: ${VM_COUNT} VMs, sshd stopped on ${sshdStopped.length}, VM restarted mid-install, 2 SIGKILLs; all jobs finished ${seconds} s after the first instantiation`);
+    const restartedJob = all.find((job) => job.kind === 'inject' && job.subject === restartedVm);
+    const restartedSteps = (JSON.parse(restartedJob?.body ?? '{}') as { steps?: Array<{ name: string; attempts: number; output: unknown }> }).steps ?? [];
+    const deliverAttempts = restartedSteps.find((step) => step.name === 'deliver')?.attempts;
+    const isReonboarded = JSON.stringify(restartedSteps.find((step) => step.name === 'verify')?.output ?? {}).includes('reinstalledAfterRestart');
+    console.log(
+      `      chaos: ${VM_COUNT} VMs, sshd stopped on ${sshdStopped.length}, a VM restarted mid-install (deliver attempts ${deliverAttempts}, onboarded again by verify: ${isReonboarded}), 2 SIGKILLs; all jobs finished ${seconds} s after the first instantiation`,
+    );
     appendToRunLog('chaos: outcome', JSON.stringify({ seconds, restartedVm, jobs: all.map((job) => [job.kind, job.subject, job.state]) }));
 
     const notSucceeded = all
