@@ -14,7 +14,7 @@ import type { BundleDelivery, InstallMode, InstallResult, RemoteStepOptions } fr
 import type { VmSession, VmShell } from './vm-shell.js';
 import { sshTargetOf } from './injection-target.js';
 import { buildOutcomeEvent, expectedSpiffeIdOf } from './injection-events.js';
-import { verifySidecar } from './sidecar-checks.js';
+import { hasLostItsToken, verifySidecar } from './sidecar-checks.js';
 import { issueWorkloadCertificate, type IstioCaSettings } from './workload-certificate.js';
 
 export interface InjectionStepDependencies {
@@ -71,7 +71,8 @@ export function injectionStepPolicies(deps: Pick<InjectionStepDependencies, 'con
     credentials: { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 5_000 }), deadlineMs: 10 * 60_000 },
     deliver: { attemptTimeoutMs: remoteWork + 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 2_000, maximumIntervalMs: 30_000 }), deadlineMs: remoteWork },
     undo: { attemptTimeoutMs: remoteWork + 60_000, retry: retryPolicy({ maximumAttempts: 3, initialIntervalMs: 2_000 }), deadlineMs: remoteWork },
-    verify: { attemptTimeoutMs: VERIFY_CONNECT_DEADLINE_MS + 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 3_000 }), deadlineMs: 10 * 60_000 },
+    // An attempt may onboard a restarted VM again (a whole remote install) before it checks.
+    verify: { attemptTimeoutMs: remoteWork + VERIFY_CONNECT_DEADLINE_MS + 60_000, retry: retryPolicy({ maximumAttempts: 5, initialIntervalMs: 3_000 }), deadlineMs: 10 * 60_000 },
     register: { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 8, initialIntervalMs: 2_000 }), deadlineMs: 10 * 60_000 },
     deregister: { attemptTimeoutMs: 60_000, retry: retryPolicy({ maximumAttempts: 8, initialIntervalMs: 2_000 }), deadlineMs: 10 * 60_000 },
     // The notifier retries inside one attempt until its own deadline; the job records the report.
@@ -179,26 +180,42 @@ function certificateRoundTrip(context: StepContext, deps: InjectionStepDependenc
 }
 
 /** Mints the token just before use (Istio users' lesson 1): boot and package download stay covered. */
-function deliverStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
-  return step('deliver', policies, async (context) => {
-    const spec = specOf(context);
-    const rendered = await renderInjectionWithToken(spec, deps.render);
-    const beforeInstall = spec.mesh.certificates === 'istio-ca' ? certificateRoundTrip(context, deps, rendered) : undefined;
-    return runBundle(context, deps, { bundle: rendered.bundle, mode: 'install', ...(beforeInstall === undefined ? {} : { beforeInstall }) });
-  });
+async function installWithFreshToken(context: StepContext, deps: InjectionStepDependencies): Promise<JsonObject> {
+  const spec = specOf(context);
+  const rendered = await renderInjectionWithToken(spec, deps.render);
+  const beforeInstall = spec.mesh.certificates === 'istio-ca' ? certificateRoundTrip(context, deps, rendered) : undefined;
+  return runBundle(context, deps, { bundle: rendered.bundle, mode: 'install', ...(beforeInstall === undefined ? {} : { beforeInstall }) });
 }
 
+function deliverStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
+  return step('deliver', policies, (context) => installWithFreshToken(context, deps));
+}
+
+/**
+ * A VM restarted between the install and this check has lost its token (tmpfs) and its proxy would
+ * never become ready, however often the check is retried: it is onboarded again with a fresh token
+ * (the install script rewrites the token and restarts istio; the package is not installed twice).
+ */
 function verifyStep(policies: Record<string, StepPolicy>, deps: InjectionStepDependencies): StepDefinition {
-  return step('verify', policies, (context) =>
-    withSession(context, deps, deps.clock.now() + VERIFY_CONNECT_DEADLINE_MS, (session) =>
-      verifySidecar(session, {
-        spec: specOf(context),
-        expectedSpiffeId: expectedSpiffeIdOf(context.job, specOf(context)),
-        timeoutMs: 60_000,
-        appendLog: (line) => context.appendLog(line),
-      }),
-    ),
-  );
+  return step('verify', policies, async (context) => {
+    const verify = (): Promise<JsonObject> =>
+      withSession(context, deps, deps.clock.now() + VERIFY_CONNECT_DEADLINE_MS, (session) =>
+        verifySidecar(session, {
+          spec: specOf(context),
+          expectedSpiffeId: expectedSpiffeIdOf(context.job, specOf(context)),
+          timeoutMs: 60_000,
+          appendLog: (line) => context.appendLog(line),
+        }),
+      );
+    try {
+      return await verify();
+    } catch (error) {
+      if (!hasLostItsToken(error, specOf(context))) throw error;
+      context.appendLog('verify: the token is gone from the VM, which restarted since the install; installing again with a fresh token');
+      const reinstalled = await installWithFreshToken(context, deps);
+      return { ...(await verify()), reinstalledAfterRestart: reinstalled.result ?? null };
+    }
+  });
 }
 
 /** istiod's Healthy condition, reported where a probe is configured (it only exists then). */

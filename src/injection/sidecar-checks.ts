@@ -15,11 +15,14 @@ export interface VerifyOptions {
 
 const CERT_CHAIN = '/etc/certs/cert-chain.pem';
 const READY_URL = 'http://localhost:15021/healthz/ready';
+/** Where the install script puts the token: tmpfs, as in Istio's VM guide, so a restart of the VM loses it. */
+const ISTIO_TOKEN = '/var/run/secrets/tokens/istio-token';
 
 /**
  * Every done check in one command, so verifying costs one channel and one sudo instead of one per
  * check (each is a round trip and a sudo start on the VM: about a second in all on a busy fleet).
- * Static: the URL and the certificate path arrive as "$1" and "$2". Each answer is a labelled line.
+ * Static: the URL, the certificate and the token path arrive as "$1", "$2" and "$3". Each answer is
+ * a labelled line.
  */
 const CHECKS_SCRIPT = `set -u
 printf 'active=%s\\n' "$(systemctl is-active istio 2>/dev/null)"
@@ -30,20 +33,23 @@ if test -s "$2"; then
   openssl x509 -in "$2" -noout -ext subjectAltName | sed 's/^/san=/'
 else
   printf 'certificate=absent\\n'
-fi`;
+fi
+if test -s "$3"; then printf 'token=present\\n'; else printf 'token=absent\\n'; fi`;
 
 interface CheckAnswers {
   active: string;
   enabled: string;
   readiness: string;
   hasCertificate: boolean;
+  /** 'present' or 'absent'; empty if the VM did not say. */
+  token: string;
   /** openssl's subjectAltName extension, its heading line included. */
   subjectAltName: string[];
 }
 
 async function runChecks(session: VmSession, options: VerifyOptions): Promise<CheckAnswers> {
-  const answers: CheckAnswers = { active: '', enabled: '', readiness: '', hasCertificate: false, subjectAltName: [] };
-  await session.exec(['sh', '-c', CHECKS_SCRIPT, 'vmsi-verify', READY_URL, CERT_CHAIN], {
+  const answers: CheckAnswers = { active: '', enabled: '', readiness: '', hasCertificate: false, token: '', subjectAltName: [] };
+  await session.exec(['sh', '-c', CHECKS_SCRIPT, 'vmsi-verify', READY_URL, CERT_CHAIN, ISTIO_TOKEN], {
     timeoutMs: options.timeoutMs,
     sudo: needsSudo(options.spec),
     onLine: (stream, line) => {
@@ -58,6 +64,7 @@ function recordAnswer(answers: CheckAnswers, line: string): void {
   const [key, value] = [line.slice(0, split), line.slice(split + 1).trim()];
   if (key === 'active' || key === 'enabled' || key === 'readiness') answers[key] = value;
   else if (key === 'certificate') answers.hasCertificate = value === 'present';
+  else if (key === 'token') answers.token = value;
   else if (key === 'san') answers.subjectAltName.push(value);
 }
 
@@ -80,7 +87,15 @@ export async function verifySidecar(session: VmSession, options: VerifyOptions):
   const checks = { active: answers.active, enabled: answers.enabled, readiness: answers.readiness };
   options.appendLog(`verify: istio ${checks.active}, ${checks.enabled}, readiness HTTP ${checks.readiness}`);
   if (checks.active !== 'active' || checks.enabled !== 'enabled' || checks.readiness !== '200') {
-    throw new AppError('SIDECAR_NOT_READY', 'The sidecar is not enabled, active and ready.', { retryable: true, details: checks });
+    throw new AppError('SIDECAR_NOT_READY', 'The sidecar is not enabled, active and ready.', { retryable: true, details: { ...checks, token: answers.token } });
   }
   return { ...checks, certificate: checkCertificate(answers, options.expectedSpiffeId), expectedSpiffeId: options.expectedSpiffeId };
+}
+
+/**
+ * A proxy that is not ready and has no token left, where the token is its only way to a certificate:
+ * the VM restarted since the install (the token is on tmpfs) and will never become ready by itself.
+ */
+export function hasLostItsToken(error: unknown, spec: InjectionSpec): boolean {
+  return error instanceof AppError && error.code === 'SIDECAR_NOT_READY' && spec.mesh.certificates === 'token' && error.details.token === 'absent';
 }

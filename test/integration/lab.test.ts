@@ -223,6 +223,19 @@ describe('test VM lab (integration, root)', function () {
     await vm.stop();
   });
 
+  it('restarts a VM on the same disk: files and host key kept, processes and tmpfs gone, sshd back', async () => {
+    const vm = await theLab().startVm();
+    const hostKey = await vm.hostPublicKey();
+    await inVm(vm, 'echo kept > /var/lib/lab-proof && touch /run/lab-gone');
+    const bootId = await inVm(vm, 'cat /proc/sys/kernel/random/boot_id');
+    await vm.restart();
+    expect(await hasSshBanner(vm.address, 22, 2_000)).to.equal(true);
+    expect(await inVm(vm, 'cat /var/lib/lab-proof; test -e /run/lab-gone && echo still-there; true')).to.equal('kept');
+    expect(await inVm(vm, 'cat /proc/sys/kernel/random/boot_id')).to.not.equal(bootId);
+    expect(await vm.hostPublicKey()).to.equal(hostKey);
+    await vm.stop();
+  });
+
   it('runs cloud-init from a NoCloud seed when a VM asks for it, and keeps it off otherwise', async () => {
     const userData = ['#cloud-config', 'write_files:', '  - path: /etc/lab-proof', '    content: written by cloud-init', 'runcmd:', '  - [touch, /run/lab-runcmd-ran]', ''].join('\n');
     const [seeded, plain] = await Promise.all([theLab().startVm({ cloudInit: { userData } }), theLab().startVm()]);

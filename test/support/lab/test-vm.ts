@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createVmNetwork, deleteVmNetwork, type LabNames } from './host-network.js';
+import { createVmNetwork, deleteVmNetwork, netnsPath, type LabNames } from './host-network.js';
 import { LabError } from './lab-error.js';
 import { runCommand, type CommandResult, type RunOptions } from './run-command.js';
 import { mountVmRoot, personalizeVmRoot, unmountVmRoot, type CloudInitSeed } from './vm-root.js';
@@ -26,6 +26,11 @@ export interface TestVm {
   waitForCloudInit(timeoutMs?: number): Promise<CommandResult>;
   stopSshd(): Promise<void>;
   startSshd(): Promise<void>;
+  /**
+   * Power-cycles the VM on the same disk and network, as a reboot would: its processes and SSH
+   * sessions end, its files stay (the host key too). Resolves once sshd answers again.
+   */
+  restart(): Promise<void>;
   /** Proportional set size of all the VM's processes: its real share of host memory. */
   memoryPssBytes(): Promise<number>;
   consoleLog(): Promise<string>;
@@ -116,8 +121,19 @@ class NspawnVm implements TestVm {
       sshStartDelaySeconds: this.spec.sshStartDelaySeconds,
       cloudInit: this.spec.cloudInit,
     });
-    const netnsPath = await createVmNetwork(this.spec.names, this.spec.index, `${this.address}/${this.spec.prefixLength}`);
-    await this.spawnNspawn(netnsPath);
+    await createVmNetwork(this.spec.names, this.spec.index, `${this.address}/${this.spec.prefixLength}`);
+    await this.powerOn();
+  }
+
+  async restart(): Promise<void> {
+    if (this.stopping !== undefined) throw new LabError('The VM is being stopped.', { vm: this.name });
+    await this.powerOff();
+    this.leaderPid = 0;
+    await this.powerOn();
+  }
+
+  private async powerOn(): Promise<void> {
+    await this.spawnNspawn(netnsPath(this.spec.names, this.spec.index));
     const timeoutMs = this.spec.bootTimeoutMs ?? defaultBootTimeoutMs;
     this.leaderPid = await pollUntil(() => this.findLeader(), { timeoutMs, what: `init of ${this.name}` });
     // With a delayed sshd the VM counts as up once systemd runs, so tests can race the delay.
@@ -126,7 +142,8 @@ class NspawnVm implements TestVm {
   }
 
   private async spawnNspawn(netnsPath: string): Promise<void> {
-    const consoleFile = await open(this.consolePath, 'w');
+    // Appended: after a restart the console still shows the boot before it.
+    const consoleFile = await open(this.consolePath, 'a');
     try {
       const stdio = ['ignore', consoleFile.fd, consoleFile.fd] as const;
       const child = spawn('systemd-nspawn', nspawnArgs(this.spec, this.rootDir, netnsPath), { stdio: [...stdio] });
