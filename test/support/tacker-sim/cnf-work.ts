@@ -37,7 +37,7 @@ export function cnfRequestProblem(vnfd: SimVnfd, request: { vimConnectionInfo?: 
   const files: unknown = isRecord(request.additionalParams) ? request.additionalParams[KUBERNETES_DEF_FILES_KEY] : undefined;
   if (!Array.isArray(files) || files.length === 0) return `'${KUBERNETES_DEF_FILES_KEY}' must be specified in additionalParams.`;
   const missing: unknown = (files as unknown[]).find((file) => typeof file !== 'string' || vnfd.kubernetesFiles?.[file] === undefined);
-  return missing === undefined ? undefined : `CNF definition file ${String(missing)} is not in the VNF package.`;
+  return missing === undefined ? undefined : `CNF definition file ${JSON.stringify(missing)} is not in the VNF package.`;
 }
 
 export interface CnfTarget {
