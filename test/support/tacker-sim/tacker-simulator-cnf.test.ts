@@ -8,6 +8,12 @@ import type { SimVnfd } from './vnf-model.js';
 
 type Json = Record<string, unknown>;
 
+interface CnfInstanceJson {
+  instantiationState: string;
+  vimConnectionInfo?: Json;
+  instantiatedVnfInfo?: { metadata?: Json; vnfcResourceInfo?: Array<{ id: string; vduId: string; computeResource: { resourceId: string; vimLevelResourceType?: string } }> };
+}
+
 const VIM_ID = '290ae639-5b47-42b6-b1b0-c1623f6d856a';
 const DEPLOYMENT_FILE = 'Files/kubernetes/deployment.yaml';
 const MANIFEST = `apiVersion: apps/v1
@@ -80,8 +86,8 @@ describe('Tacker simulator, v2 CNF on a Kubernetes VIM', function () {
     return occId;
   }
 
-  async function instance(id: string): Promise<VnfInstanceJson & { instantiatedVnfInfo?: { vnfcResourceInfo?: Array<{ id: string; vduId: string; computeResource: Json }>; metadata?: Json }; vimConnectionInfo?: Json }> {
-    return (await fixture.call('GET', `/vnflcm/v2/vnf_instances/${id}`)).body as VnfInstanceJson;
+  async function instance(id: string): Promise<CnfInstanceJson> {
+    return (await fixture.call('GET', `/vnflcm/v2/vnf_instances/${id}`)).body as CnfInstanceJson;
   }
 
   function podNames(): string[] {
