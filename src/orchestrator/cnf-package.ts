@@ -20,5 +20,5 @@ export function cnfDeploymentFilePath(microservice: CnfMicroservice): string {
 
 /** Path in the package → YAML text, in the order Tacker creates them (the order of lcm-kubernetes-def-files). */
 export function cnfPackageFiles(descriptor: ServiceDescriptor, microservice: CnfMicroservice): Map<string, string> {
-  return new Map([[cnfDeploymentFilePath(microservice), stringify(cnfDeploymentManifest(descriptor, microservice), { lineWidth: 0, sortMapEntries: true })]]);
+  return new Map([[cnfDeploymentFilePath(microservice), stringify(cnfDeploymentManifest(descriptor, microservice), { lineWidth: 0, sortMapEntries: true, aliasDuplicateObjects: false })]]);
 }

@@ -70,7 +70,7 @@ export const CONTAINER_PATHS = ['kubernetes', 'tacker'] as const;
 
 /** What Tacker needs to run a container microservice as a CNF (docs/orchestrator.md, "Two paths for containers"). */
 const cnfSettingsSchema = z.strictObject({
-  vnfdId: z.string().min(1).describe('VNFD ID of the on-boarded CNF package holding the Deployment manifest the orchestrator renders for this microservice (docs/orchestrator.md, CNF packages).'),
+  vnfdId: z.string().min(1).describe('VNFD ID of the on-boarded CNF package holding the Deployment manifest the orchestrator renders for this microservice (`vmsi orchestrator cnf-files`).'),
   flavourId: z.string().min(1).describe('Deployment flavour of the VNFD (InstantiateVnfRequest.flavourId).'),
   instantiationLevelId: z.string().min(1).optional().describe('Instantiation level; the VNFD default when absent.'),
   vimId: z.string().min(1).describe('Tacker VIM of type kubernetes (vimConnectionInfo vimType ETSINFV.KUBERNETES.V_1) for the cluster this orchestrator manages; its credentials stay in Tacker.'),
