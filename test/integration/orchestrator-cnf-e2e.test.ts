@@ -1,6 +1,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import path from 'node:path';
+import type { JobView } from '../../src/injection/job-view.js';
 import { cnfPackageFiles } from '../../src/orchestrator/cnf-package.js';
 import type { DeploymentView, OrchestrationPlan, ServiceStatus } from '../../src/orchestrator/orchestrator-service.js';
 import { isCnf, parseServiceDescriptor, type ServiceDescriptorInput } from '../../src/orchestrator/service-descriptor.js';
@@ -209,6 +210,10 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     expect(kube.objects('workloadentries', 'shop').map((entry) => (entry.spec as { address?: string }).address)).to.deep.equal([vm?.address]);
     const route = kube.object('virtualservices', 'shop', 'catalog')?.spec as { http: Array<{ route: Array<{ weight?: number; destination: { subset: string } }> }> };
     expect(route.http.find((rule) => rule.route.length === 2)?.route.map((target) => [target.destination.subset, target.weight])).to.deep.equal([['v1', 90], ['v2', 10]]);
+
+    // Tacker's notifications for the CNF reach the plugin too; its pods are not Nova servers, so only the VM gets an inject job.
+    const injections = (await service.request<{ items: JobView[] }>('GET', '/v1/injections?kind=inject&limit=100')).body.items;
+    expect(injections.map((job) => job.state)).to.deep.equal(['succeeded']);
 
     const { body: status } = await service.request<ServiceStatus>('GET', '/v1/orchestrator/services/shop');
     expect(status.problem, JSON.stringify(status)).to.equal(undefined);
