@@ -3,10 +3,12 @@ import { ISTIO_NETWORKING_API_VERSION, MANAGED_BY, MANAGED_BY_LABEL, buildWorklo
 import type { KubeObject, KubeObjectMetadata } from './kube-object.js';
 import {
   compareText,
+  isCnf,
   isHttpProtocol,
   meshSidecarParameters,
   servicesOf,
   workloadLabelsOf,
+  type CnfMicroservice,
   type Connection,
   type ContainerMicroservice,
   type MeshServiceModel,
@@ -52,6 +54,8 @@ export function desiredObjects(descriptor: ServiceDescriptor, options: DesiredOb
   const objects: KubeObject[] = [namespaceObject(context)];
   for (const service of context.services.values()) objects.push(serviceAccountObject(context, service), serviceObject(context, service));
   for (const microservice of descriptor.spec.microservices) {
+    // A CNF's Deployment is Tacker's: it comes from the CNF package (cnfPackageFiles), not from here.
+    if (isCnf(microservice)) continue;
     objects.push(microservice.kind === 'container' ? deploymentObject(context, microservice) : workloadGroupObject(context, microservice));
   }
   for (const [target, connections] of connectionsByTarget(descriptor.spec.connections)) {
@@ -141,6 +145,17 @@ function deploymentObject(context: BuildContext, microservice: ContainerMicroser
       },
     },
   };
+}
+
+/**
+ * The Deployment a CNF's package must hold, as the direct path would apply it but without the
+ * managed-by label: Tacker creates and deletes it, so the orchestrator's plan and teardown never
+ * count it as theirs, while the service label still lets status and readiness find it.
+ */
+export function cnfDeploymentManifest(descriptor: ServiceDescriptor, microservice: CnfMicroservice): KubeObject {
+  const deployment = deploymentObject({ descriptor, trustDomain: DEFAULT_TRUST_DOMAIN, services: servicesOf(descriptor) }, microservice);
+  const { [MANAGED_BY_LABEL]: _managedBy, ...labels } = deployment.metadata.labels ?? {};
+  return { ...deployment, metadata: { ...deployment.metadata, labels } };
 }
 
 /**

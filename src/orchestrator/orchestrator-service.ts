@@ -8,8 +8,8 @@ import { desiredObjects } from './desired-objects.js';
 import type { InjectionEventStore } from './injection-event-store.js';
 import { objectKey, type KubeObject } from './kube-object.js';
 import { liveObjects, serviceSubject } from './orchestrator-steps.js';
-import { vnfInstanceNameOf, parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
-import { findVnfInstance, serversOf, type VnfLifecycle } from './vnf-convergence.js';
+import { vnfInstanceNameOf, parseServiceDescriptor, tackerMicroservicesOf, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { findVnfInstance, serversOf, wantedCount, type VnfLifecycle } from './vnf-convergence.js';
 import type { DeploymentView, MicroserviceStatus, OrchestrationPlan, ServiceStatus, ServiceSummary, VnfChange } from './orchestrator-views.js';
 
 export interface OrchestratorServiceOptions {
@@ -73,7 +73,7 @@ export class OrchestratorService {
     const names = new Set<string>();
     for (const job of deployments) {
       const descriptor = parseServiceDescriptor(job.input.descriptor);
-      for (const microservice of vmMicroservicesOf(descriptor)) names.add(vnfInstanceNameOf(descriptor, microservice));
+      for (const microservice of tackerMicroservicesOf(descriptor)) names.add(vnfInstanceNameOf(descriptor, microservice));
     }
     for (const job of deployments) if (job.state === 'failed_temp') await this.options.runner.abandon(job.id, 'superseded by a teardown');
     const result = await this.options.runner.submit({ kind: 'teardown', subjectKey, input: { descriptor: latest.input.descriptor ?? null, vnfInstanceNames: [...names].sort() } });
@@ -139,7 +139,7 @@ export class OrchestratorService {
   }
 
   private async vnfChanges(descriptor: ServiceDescriptor): Promise<VnfChange[]> {
-    const microservices = vmMicroservicesOf(descriptor);
+    const microservices = tackerMicroservicesOf(descriptor);
     if (microservices.length === 0) return [];
     const tacker = await this.options.tacker();
     const changes: VnfChange[] = [];
@@ -147,8 +147,9 @@ export class OrchestratorService {
       const vnfInstanceName = vnfInstanceNameOf(descriptor, microservice);
       const instance = await findVnfInstance(tacker, vnfInstanceName);
       const from = instance === undefined ? 0 : serversOf(instance, microservice).length;
-      const action = instance === undefined || instance.instantiationState === 'NOT_INSTANTIATED' ? 'create' : from === microservice.instances ? 'none' : 'scale';
-      changes.push({ microservice: microservice.name, vnfInstanceName, action, from, to: microservice.instances });
+      const to = wantedCount(microservice);
+      const action = instance === undefined || instance.instantiationState === 'NOT_INSTANTIATED' ? 'create' : from === to ? 'none' : 'scale';
+      changes.push({ microservice: microservice.name, kind: microservice.kind === 'vm' ? 'vnf' : 'cnf', vnfInstanceName, action, from, to });
     }
     return changes;
   }
@@ -220,7 +221,8 @@ function summary(plan: DeploymentPlan): OrchestrationPlan['objects'] {
 }
 
 function describeVnfChange(change: VnfChange): string {
+  const [what, unit] = change.kind === 'cnf' ? ['CNF', 'pod(s)'] : ['VNF', 'VM(s)'];
   return change.action === 'create'
-    ? `+ VNF ${change.vnfInstanceName}: create and instantiate with ${change.to} VM(s)`
-    : `~ VNF ${change.vnfInstanceName}: scale from ${change.from} to ${change.to} VM(s)`;
+    ? `+ ${what} ${change.vnfInstanceName}: create and instantiate with ${change.to} ${unit}`
+    : `~ ${what} ${change.vnfInstanceName}: scale from ${change.from} to ${change.to} ${unit}`;
 }

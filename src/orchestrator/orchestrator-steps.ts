@@ -9,7 +9,7 @@ import { planChanges } from './deployment-plan.js';
 import { desiredObjects, SERVICE_LABEL } from './desired-objects.js';
 import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
 import { objectKey, type KubeObject } from './kube-object.js';
-import { parseServiceDescriptor, vmMicroservicesOf, type ServiceDescriptor } from './service-descriptor.js';
+import { parseServiceDescriptor, tackerMicroservicesOf, type ServiceDescriptor } from './service-descriptor.js';
 import { convergeVnf, removeVnf, type DeployedVnf, type VnfConvergenceContext, type VnfLifecycle } from './vnf-convergence.js';
 
 /** Every kind the orchestrator writes, as the cluster serves it; the order is the apply order. */
@@ -135,16 +135,21 @@ function convergenceContext(context: StepContext, deps: OrchestratorDependencies
   };
 }
 
+/**
+ * Everything Tacker runs: VNFs (their VMs then wait for the injector, step `injection`) and CNFs
+ * (up once Tacker's operation completed; their pods got sidecars from the namespace's injection).
+ */
 function vnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefinition {
   return step('vnfs', policy, async (context) => {
     const descriptor = descriptorOf(context);
-    const microservices = vmMicroservicesOf(descriptor);
+    const microservices = tackerMicroservicesOf(descriptor);
     // A service of containers only never needs Tacker, configured or not.
-    if (microservices.length === 0) return { vnfs: [] };
+    if (microservices.length === 0) return { vnfs: [], cnfs: [] };
     const convergence = convergenceContext(context, deps, await deps.tacker());
     const vnfs: DeployedVnf[] = [];
-    for (const microservice of microservices) vnfs.push(await convergeVnf(convergence, descriptor, microservice));
-    return { vnfs: vnfs.map((vnf) => ({ ...vnf })) };
+    const cnfs: DeployedVnf[] = [];
+    for (const microservice of microservices) (microservice.kind === 'vm' ? vnfs : cnfs).push(await convergeVnf(convergence, descriptor, microservice));
+    return { vnfs: vnfs.map((vnf) => ({ ...vnf })), cnfs: cnfs.map((cnf) => ({ ...cnf })) };
   });
 }
 
@@ -245,7 +250,7 @@ function readyStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefi
   });
 }
 
-/** The VNF instance names a teardown removes (every VM microservice any deployment of the service had). */
+/** The VNF instance names a teardown removes (every VM microservice and CNF any deployment of the service had). */
 function teardownVnfNames(context: StepContext): string[] {
   const names = context.job.input.vnfInstanceNames;
   return Array.isArray(names) ? names.filter((name): name is string => typeof name === 'string') : [];

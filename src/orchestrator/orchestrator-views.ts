@@ -27,10 +27,11 @@ export type DeploymentView = z.infer<typeof deploymentViewSchema>;
 
 export const vnfChangeSchema = z.object({
   microservice: z.string(),
+  kind: z.enum(['vnf', 'cnf']).meta({ description: 'vnf: VMs of a VM microservice; cnf: pods of a container microservice with via: tacker.' }),
   vnfInstanceName: z.string(),
   action: z.enum(['create', 'scale', 'none']),
-  from: z.number().int().min(0),
-  to: z.number().int().min(0),
+  from: z.number().int().min(0).meta({ description: 'VMs (vnf) or pods (cnf) now.' }),
+  to: z.number().int().min(0).meta({ description: 'VMs (vnf) or pods (cnf) wanted.' }),
 });
 export type VnfChange = z.infer<typeof vnfChangeSchema>;
 

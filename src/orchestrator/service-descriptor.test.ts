@@ -208,3 +208,36 @@ describe('published service descriptor JSON Schema', function () {
     expect(validate(typo)).to.equal(false);
   });
 });
+
+describe('service descriptor: via (how a container microservice is run)', function () {
+  const cnfSettings = { vnfdId: 'cnf-vnfd', flavourId: 'simple', vimId: 'k8s-vim', vduId: 'VDU1' };
+
+  it('defaults to kubernetes, the orchestrator applying the Deployment itself', function () {
+    const frontend = parseServiceDescriptor(MIXED).spec.microservices.find((microservice) => microservice.name === 'frontend');
+    expect(frontend).to.include({ via: 'kubernetes' });
+  });
+
+  it('accepts via: tacker with the CNF package and VIM', function () {
+    const input = mixed();
+    Object.assign(at(input.spec.microservices, 0), { via: 'tacker', tacker: { ...cnfSettings, scalingAspectId: 'vdu1_aspect' } });
+    const frontend = parseServiceDescriptor(input).spec.microservices[0];
+    expect(frontend).to.deep.include({ via: 'tacker', tacker: { ...cnfSettings, scalingAspectId: 'vdu1_aspect' } });
+  });
+
+  it('refuses via: tacker without tacker settings, tacker settings without via: tacker, and several replicas without a scaling aspect', function () {
+    const input = mixed();
+    Object.assign(at(input.spec.microservices, 0), { via: 'tacker' });
+    Object.assign(at(input.spec.microservices, 1), { tacker: cnfSettings });
+    const problems = problemsOf(input);
+    expect(problems.map((problem) => problem.path)).to.include.members(['spec.microservices.0.tacker', 'spec.microservices.1.tacker']);
+    const scaled = mixed();
+    Object.assign(at(scaled.spec.microservices, 0), { via: 'tacker', tacker: cnfSettings, replicas: 2 });
+    expect(problemsOf(scaled).map((problem) => problem.path)).to.deep.equal(['spec.microservices.0.tacker.scalingAspectId']);
+  });
+
+  it('refuses an unknown path', function () {
+    const input = mixed();
+    Object.assign(at(input.spec.microservices, 0), { via: 'helm' });
+    expect(problemsOf(input).map((problem) => problem.path)).to.deep.equal(['spec.microservices.0.via']);
+  });
+});

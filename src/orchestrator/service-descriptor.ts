@@ -66,6 +66,18 @@ const resourceListSchema = z.strictObject({
   'ephemeral-storage': quantity.optional().describe('Local scratch space, e.g. 1Gi.'),
 });
 
+export const CONTAINER_PATHS = ['kubernetes', 'tacker'] as const;
+
+/** What Tacker needs to run a container microservice as a CNF (docs/orchestrator.md, "Two paths for containers"). */
+const cnfSettingsSchema = z.strictObject({
+  vnfdId: z.string().min(1).describe('VNFD ID of the on-boarded CNF package holding the Deployment manifest the orchestrator renders for this microservice (`vmsi orchestrator cnf-files`).'),
+  flavourId: z.string().min(1).describe('Deployment flavour of the VNFD (InstantiateVnfRequest.flavourId).'),
+  instantiationLevelId: z.string().min(1).optional().describe('Instantiation level; the VNFD default when absent.'),
+  vimId: z.string().min(1).describe('Tacker VIM of type kubernetes (vimConnectionInfo vimType ETSINFV.KUBERNETES.V_1) for the cluster this orchestrator manages; its credentials stay in Tacker.'),
+  vduId: z.string().min(1).describe('The VDU whose `properties.name` is the microservice name (the Deployment); its pods are counted.'),
+  scalingAspectId: z.string().min(1).optional().describe('Scaling aspect of that VDU, one pod per step; required when replicas is not 1.'),
+});
+
 const containerSchema = z
   .strictObject({
     ...commonFields,
@@ -80,6 +92,11 @@ const containerSchema = z
       .strictObject({ requests: resourceListSchema.optional().describe('What the scheduler reserves.'), limits: resourceListSchema.optional().describe('The most the container may use.') })
       .optional()
       .describe('Container resource requests and limits.'),
+    via: z
+      .enum(CONTAINER_PATHS)
+      .default('kubernetes')
+      .describe('Who creates the Deployment: the orchestrator through the Kubernetes API (kubernetes), or Tacker as a CNF through its v2 API and a Kubernetes VIM (tacker, needs `tacker`).'),
+    tacker: cnfSettingsSchema.optional().describe('The CNF package and VIM; required with `via: tacker`, not allowed otherwise.'),
   })
   .describe('A microservice run as a Kubernetes Deployment in the sidecar-injected namespace.');
 
@@ -230,8 +247,13 @@ type RawConnection = z.output<typeof connectionSchema>;
 
 export type ServicePort = z.output<typeof portSchema>;
 export type ContainerMicroservice = z.output<typeof containerSchema> & { service: string };
+export type CnfSettings = z.output<typeof cnfSettingsSchema>;
+/** A container microservice that Tacker runs as a CNF. */
+export type CnfMicroservice = ContainerMicroservice & { via: 'tacker'; tacker: CnfSettings };
 export type VmMicroservice = z.output<typeof vmSchema> & { service: string };
 export type Microservice = ContainerMicroservice | VmMicroservice;
+/** What the orchestrator creates through Tacker: a VNF of VMs or a CNF. */
+export type TackerMicroservice = VmMicroservice | CnfMicroservice;
 export type Connection = Omit<RawConnection, 'port'> & { port: number };
 export type ServiceDescriptorInput = z.input<typeof serviceDescriptorSchema>;
 
@@ -416,7 +438,7 @@ function describePorts(ports: ServicePort[]): string {
 }
 
 function microserviceProblems(microservice: Microservice, path: string): FieldProblem[] {
-  if (microservice.kind === 'container') return envSecretProblems(microservice.env, `${path}.env`);
+  if (microservice.kind === 'container') return [...envSecretProblems(microservice.env, `${path}.env`), ...containerPathProblems(microservice, path)];
   const problems: FieldProblem[] = [];
   if (Object.hasOwn(microservice.additionalParams, MESH_PARAMETERS_KEY)) {
     problems.push({ path: `${path}.additionalParams.${MESH_PARAMETERS_KEY}`, message: 'is written by the orchestrator from the descriptor; remove it' });
@@ -424,6 +446,20 @@ function microserviceProblems(microservice: Microservice, path: string): FieldPr
   problems.push(...secretProblems(microservice.additionalParams, `${path}.additionalParams`));
   if (microservice.instances !== 1 && microservice.scalingAspectId === undefined) {
     problems.push({ path: `${path}.scalingAspectId`, message: 'is required when instances is not 1: VMs are added and removed with Tacker scale on this aspect' });
+  }
+  return problems;
+}
+
+function containerPathProblems(microservice: ContainerMicroservice, path: string): FieldProblem[] {
+  if (microservice.via === 'kubernetes') {
+    return microservice.tacker === undefined ? [] : [{ path: `${path}.tacker`, message: 'is used only with via: tacker; remove it or set via: tacker' }];
+  }
+  if (microservice.tacker === undefined) return [{ path: `${path}.tacker`, message: 'is required with via: tacker: the CNF package (vnfdId, flavourId, vduId) and the Kubernetes VIM (vimId)' }];
+  const problems: FieldProblem[] = [];
+  // Tacker instantiates at least the VDU's minimum; a CNF of no pods is terminated, not scaled to zero.
+  if (microservice.replicas < 1) problems.push({ path: `${path}.replicas`, message: 'must be at least 1 with via: tacker; tear the service down to remove every pod' });
+  if (microservice.replicas !== 1 && microservice.tacker.scalingAspectId === undefined) {
+    problems.push({ path: `${path}.tacker.scalingAspectId`, message: 'is required when replicas is not 1: pods are added and removed with Tacker scale on this aspect' });
   }
   return problems;
 }
@@ -554,12 +590,21 @@ export function vmMicroservicesOf(descriptor: ServiceDescriptor): VmMicroservice
   return descriptor.spec.microservices.filter((microservice): microservice is VmMicroservice => microservice.kind === 'vm');
 }
 
+export function isCnf(microservice: Microservice): microservice is CnfMicroservice {
+  return microservice.kind === 'container' && microservice.via === 'tacker' && microservice.tacker !== undefined;
+}
+
+/** VM microservices and CNFs, in descriptor order: everything the orchestrator asks Tacker for. */
+export function tackerMicroservicesOf(descriptor: ServiceDescriptor): TackerMicroservice[] {
+  return descriptor.spec.microservices.filter((microservice): microservice is TackerMicroservice => microservice.kind === 'vm' || isCnf(microservice));
+}
+
 /** The labels every pod and VM of a microservice carries; Services select `app`, subsets `version`. */
 export function workloadLabelsOf(microservice: Microservice): Record<string, string> {
   return { app: microservice.service, version: microservice.version };
 }
 
 /** The VNF instance name is `<descriptor>-<microservice>`, so the engine can find its instance again. */
-export function vnfInstanceNameOf(descriptor: ServiceDescriptor, microservice: VmMicroservice): string {
+export function vnfInstanceNameOf(descriptor: ServiceDescriptor, microservice: TackerMicroservice): string {
   return `${descriptor.metadata.name}-${microservice.name}`;
 }

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
-import { vnfInstanceNameOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
+import { vnfInstanceNameOf, type ServiceDescriptor, type TackerMicroservice } from './service-descriptor.js';
 import type { AcceptedOperation, VnfLifecycle } from './vnf-lifecycle-port.js';
 
 export type { VnfLifecycle } from './vnf-lifecycle-port.js';
@@ -16,21 +16,43 @@ export interface VnfConvergenceContext {
   appendLog(line: string): void;
 }
 
-/** One VM microservice as Tacker runs it. */
+/** One VM microservice or CNF as Tacker runs it. */
 export interface DeployedVnf {
   microservice: string;
   vnfInstanceId: string;
   vnfInstanceName: string;
+  /** Nova server IDs of a VNF; pod names of a CNF (Tacker's vnfcResourceInfo resourceId for a Kubernetes VIM). */
   serverIds: string[];
+}
+
+/** What convergence needs of a microservice, whether Tacker runs it as VMs or as pods. */
+interface TackerWorkload {
+  name: string;
+  /** VMs or pods. */
+  unit: string;
+  vdus: string[] | undefined;
+  count: number;
+  scalingAspectId: string | undefined;
+}
+
+function workloadOf(microservice: TackerMicroservice): TackerWorkload {
+  if (microservice.kind === 'vm') return { name: microservice.name, unit: 'VMs', vdus: microservice.vdus, count: microservice.instances, scalingAspectId: microservice.scalingAspectId };
+  return { name: microservice.name, unit: 'pods', vdus: [microservice.tacker.vduId], count: microservice.replicas, scalingAspectId: microservice.tacker.scalingAspectId };
+}
+
+/** The microservice's wanted count: VMs of a VNF, pods of a CNF. */
+export function wantedCount(microservice: TackerMicroservice): number {
+  return workloadOf(microservice).count;
 }
 
 // A scale that does not move the VM count toward the target (a VNFD whose aspect adds more than
 // one VM per step, or a VDU filter that hides the new VMs) would otherwise loop.
 const MAX_SCALE_OPERATIONS = 20;
 
-/** The VMs of the microservice: the VDUs it names, or all. */
-export function serversOf(instance: NormalizedVnfInstance, microservice: VmMicroservice): string[] {
-  return instance.vnfcs.filter((vnfc) => microservice.vdus === undefined || microservice.vdus.includes(vnfc.vduId)).map((vnfc) => vnfc.serverId).sort();
+/** The VMs (or a CNF's pods) of the microservice: the VDUs it names, or all. */
+export function serversOf(instance: NormalizedVnfInstance, microservice: TackerMicroservice): string[] {
+  const { vdus } = workloadOf(microservice);
+  return instance.vnfcs.filter((vnfc) => vdus === undefined || vdus.includes(vnfc.vduId)).map((vnfc) => vnfc.serverId).sort();
 }
 
 async function runOperation(context: VnfConvergenceContext, vnfInstanceId: string, start: () => Promise<AcceptedOperation>, what: string): Promise<NormalizedVnfInstance> {
@@ -56,29 +78,31 @@ export async function findVnfInstance(tacker: VnfLifecycle, vnfInstanceName: str
   return found[0];
 }
 
-async function scaleToTarget(context: VnfConvergenceContext, instance: NormalizedVnfInstance, microservice: VmMicroservice): Promise<NormalizedVnfInstance> {
+async function scaleToTarget(context: VnfConvergenceContext, instance: NormalizedVnfInstance, microservice: TackerMicroservice): Promise<NormalizedVnfInstance> {
+  const wanted = workloadOf(microservice);
   let current = instance;
-  for (let operations = 0; serversOf(current, microservice).length !== microservice.instances; operations += 1) {
+  for (let operations = 0; serversOf(current, microservice).length !== wanted.count; operations += 1) {
     const count = serversOf(current, microservice).length;
-    if (microservice.scalingAspectId === undefined) {
-      throw new AppError('INVALID_SPEC', `${microservice.name} has ${count} VMs and wants ${microservice.instances}, but names no scalingAspectId.`, { details: { microservice: microservice.name } });
+    if (wanted.scalingAspectId === undefined) {
+      throw new AppError('INVALID_SPEC', `${wanted.name} has ${count} ${wanted.unit} and wants ${wanted.count}, but names no scalingAspectId.`, { details: { microservice: wanted.name } });
     }
     if (operations >= MAX_SCALE_OPERATIONS) {
-      throw new AppError('CONFLICT', `${microservice.name} still has ${count} VMs after ${operations} scale operations; check the VNFD's scaling aspect.`, { details: { microservice: microservice.name } });
+      throw new AppError('CONFLICT', `${wanted.name} still has ${count} ${wanted.unit} after ${operations} scale operations; check the VNFD's scaling aspect.`, { details: { microservice: wanted.name } });
     }
-    const type = count < microservice.instances ? 'SCALE_OUT' : 'SCALE_IN';
-    const aspectId = microservice.scalingAspectId;
-    current = await runOperation(context, current.id, () => context.tacker.scaleVnf(current.id, { type, aspectId, numberOfSteps: 1 }), `${type} ${microservice.name} from ${count} VMs toward ${microservice.instances}`);
+    const type = count < wanted.count ? 'SCALE_OUT' : 'SCALE_IN';
+    const aspectId = wanted.scalingAspectId;
+    current = await runOperation(context, current.id, () => context.tacker.scaleVnf(current.id, { type, aspectId, numberOfSteps: 1 }), `${type} ${wanted.name} from ${count} ${wanted.unit} toward ${wanted.count}`);
   }
   return current;
 }
 
 /**
- * Brings one VM microservice to its descriptor: the instance exists, is instantiated with the
- * microservice's meshSidecar parameters, and has the wanted number of VMs. Each Tacker answer is
+ * Brings one VM microservice or CNF to its descriptor: the instance exists, is instantiated (with
+ * the meshSidecar parameters, or a CNF's definition files), and has the wanted number of VMs or
+ * pods. Tacker ends a CNF's operation only when its pods are ready, so COMPLETED means up. Each Tacker answer is
  * read again rather than assumed, so the function converges from any point a crash left it at.
  */
-export async function convergeVnf(context: VnfConvergenceContext, descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<DeployedVnf> {
+export async function convergeVnf(context: VnfConvergenceContext, descriptor: ServiceDescriptor, microservice: TackerMicroservice): Promise<DeployedVnf> {
   const vnfInstanceName = vnfInstanceNameOf(descriptor, microservice);
   let instance = await findVnfInstance(context.tacker, vnfInstanceName);
   if (instance === undefined) {

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
-import type { ServiceDescriptor, VmMicroservice } from './service-descriptor.js';
+import type { ServiceDescriptor, TackerMicroservice } from './service-descriptor.js';
 
 /** An LCM operation the VNFM accepted; it runs until waitForOperation sees it end. */
 export interface AcceptedOperation {
@@ -16,19 +16,20 @@ export interface OperationWait {
 }
 
 /**
- * Port: the orchestrator's view of the VNFM that runs its VM microservices. It speaks in
- * descriptors and microservices; how they become SOL 003 requests (the meshSidecar parameters,
- * the instance name and description) is the adapter's business (src/tacker/tacker-vnf-lifecycle.ts).
+ * Port: the orchestrator's view of the VNFM that runs its VM microservices and CNFs. It speaks in
+ * descriptors and microservices; how they become SOL 003 requests (the meshSidecar parameters, a
+ * CNF's Kubernetes VIM and definition files, the instance name and description) is the adapter's
+ * business (src/tacker/tacker-vnf-lifecycle.ts).
  * Errors are AppErrors; a failed operation is non-retryable, a deadline passed is retryable.
  */
 export interface VnfLifecycle {
   /** Every instance with this name; more than one is a conflict the caller reports. */
   listVnfInstancesNamed(vnfInstanceName: string): Promise<NormalizedVnfInstance[]>;
-  createVnfInstance(descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<NormalizedVnfInstance>;
+  createVnfInstance(descriptor: ServiceDescriptor, microservice: TackerMicroservice): Promise<NormalizedVnfInstance>;
   getVnfInstance(vnfInstanceId: string): Promise<NormalizedVnfInstance>;
-  instantiateVnf(vnfInstanceId: string, descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<AcceptedOperation>;
+  instantiateVnf(vnfInstanceId: string, descriptor: ServiceDescriptor, microservice: TackerMicroservice): Promise<AcceptedOperation>;
   scaleVnf(vnfInstanceId: string, request: { type: 'SCALE_OUT' | 'SCALE_IN'; aspectId: string; numberOfSteps: number }): Promise<AcceptedOperation>;
-  /** Forceful: the microservice's VMs leave the mesh through the injector, not through the VNF's own shutdown. */
+  /** Forceful: the microservice's VMs leave the mesh through the injector, not through the VNF's own shutdown; a CNF's pods are deleted with its objects. */
   terminateVnf(vnfInstanceId: string): Promise<AcceptedOperation>;
   deleteVnfInstance(vnfInstanceId: string): Promise<boolean>;
   waitForOperation(operation: AcceptedOperation, wait: OperationWait): Promise<void>;

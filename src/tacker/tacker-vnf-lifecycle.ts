@@ -4,22 +4,58 @@ import type { NormalizedVnfInstance } from './vnf-instance.js';
 import { waitForLcmOpOcc } from './vnf-lifecycle.js';
 import { buildEqFilter } from './vnf-lifecycle-filter.js';
 import type { CreateVnfRequest, InstantiateVnfRequest } from './vnf-lifecycle-requests.js';
-import { meshSidecarParameters, vnfInstanceNameOf, type ServiceDescriptor, type VmMicroservice } from '../orchestrator/service-descriptor.js';
+import { cnfDeploymentFilePath } from '../orchestrator/cnf-package.js';
+import {
+  meshSidecarParameters,
+  vnfInstanceNameOf,
+  type CnfMicroservice,
+  type ServiceDescriptor,
+  type TackerMicroservice,
+  type VmMicroservice,
+} from '../orchestrator/service-descriptor.js';
 import type { AcceptedOperation, OperationWait, VnfLifecycle } from '../orchestrator/vnf-lifecycle-port.js';
 
-export function createVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): CreateVnfRequest & { vnfInstanceName: string } {
+/** vimType of a Kubernetes VIM in SOL 003 vimConnectionInfo (Tacker v2 also accepts its own `kubernetes`). */
+export const KUBERNETES_VIM_TYPE = 'ETSINFV.KUBERNETES.V_1';
+/** Tacker's additionalParams key listing a CNF's Kubernetes object files in the package, in creation order. */
+export const KUBERNETES_DEF_FILES_KEY = 'lcm-kubernetes-def-files';
+// The key of the one vimConnectionInfo entry; SOL 003 lets the consumer pick it.
+const CNF_VIM_CONNECTION = 'vim1';
+
+export function createVnfRequest(descriptor: ServiceDescriptor, microservice: TackerMicroservice): CreateVnfRequest & { vnfInstanceName: string } {
+  const what = microservice.kind === 'vm' ? 'Microservice' : 'Container microservice';
   return {
-    vnfdId: microservice.vnfdId,
+    vnfdId: microservice.kind === 'vm' ? microservice.vnfdId : microservice.tacker.vnfdId,
     vnfInstanceName: vnfInstanceNameOf(descriptor, microservice),
-    vnfInstanceDescription: `Microservice ${microservice.name} (service ${microservice.service}, version ${microservice.version}) of ${descriptor.metadata.name}`,
+    vnfInstanceDescription: `${what} ${microservice.name} (service ${microservice.service}, version ${microservice.version}) of ${descriptor.metadata.name}`,
   };
 }
 
-export function instantiateVnfRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): InstantiateVnfRequest & { additionalParams: Record<string, unknown> } {
+export function instantiateVnfRequest(descriptor: ServiceDescriptor, microservice: TackerMicroservice): InstantiateVnfRequest & { additionalParams: Record<string, unknown> } {
+  return microservice.kind === 'vm' ? instantiateVmsRequest(descriptor, microservice) : instantiateCnfRequest(descriptor, microservice);
+}
+
+function instantiateVmsRequest(descriptor: ServiceDescriptor, microservice: VmMicroservice): InstantiateVnfRequest & { additionalParams: Record<string, unknown> } {
   return {
     flavourId: microservice.flavourId,
     ...(microservice.instantiationLevelId === undefined ? {} : { instantiationLevelId: microservice.instantiationLevelId }),
     additionalParams: { ...microservice.additionalParams, [MESH_PARAMETERS_KEY]: meshSidecarParameters(descriptor, microservice) },
+  };
+}
+
+/**
+ * Tacker v2's CNF instantiate (doc/source/user/v2/cnf/deployment): the Kubernetes VIM by ID (its
+ * credentials stay in Tacker), the definition files, and the descriptor's namespace, which takes
+ * priority over the manifests' own. The namespace exists already, labelled for Istio injection, so
+ * the pods Tacker creates get their sidecars from Istio; no meshSidecar parameters are sent.
+ */
+function instantiateCnfRequest(descriptor: ServiceDescriptor, microservice: CnfMicroservice): InstantiateVnfRequest & { additionalParams: Record<string, unknown> } {
+  const { tacker } = microservice;
+  return {
+    flavourId: tacker.flavourId,
+    ...(tacker.instantiationLevelId === undefined ? {} : { instantiationLevelId: tacker.instantiationLevelId }),
+    vimConnectionInfo: { [CNF_VIM_CONNECTION]: { vimId: tacker.vimId, vimType: KUBERNETES_VIM_TYPE } },
+    additionalParams: { [KUBERNETES_DEF_FILES_KEY]: [cnfDeploymentFilePath(microservice)], namespace: descriptor.metadata.namespace },
   };
 }
 
@@ -28,7 +64,7 @@ type VnfClient = Pick<
   'listVnfInstances' | 'createVnfInstance' | 'getVnfInstance' | 'instantiateVnf' | 'scaleVnf' | 'terminateVnf' | 'deleteVnfInstance' | 'getLcmOpOcc'
 >;
 
-/** Adapter: the orchestrator's VnfLifecycle port over Tacker's v2 SOL 003 API. */
+/** Adapter: the orchestrator's VnfLifecycle port over Tacker's v2 SOL 003 API, for VNFs and CNFs alike. */
 export class TackerVnfLifecycle implements VnfLifecycle {
   constructor(private readonly client: VnfClient) {}
 
@@ -36,7 +72,7 @@ export class TackerVnfLifecycle implements VnfLifecycle {
     return this.client.listVnfInstances({ filter: buildEqFilter('vnfInstanceName', vnfInstanceName) });
   }
 
-  createVnfInstance(descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<NormalizedVnfInstance> {
+  createVnfInstance(descriptor: ServiceDescriptor, microservice: TackerMicroservice): Promise<NormalizedVnfInstance> {
     return this.client.createVnfInstance(createVnfRequest(descriptor, microservice));
   }
 
@@ -44,7 +80,7 @@ export class TackerVnfLifecycle implements VnfLifecycle {
     return this.client.getVnfInstance(vnfInstanceId);
   }
 
-  instantiateVnf(vnfInstanceId: string, descriptor: ServiceDescriptor, microservice: VmMicroservice): Promise<AcceptedOperation> {
+  instantiateVnf(vnfInstanceId: string, descriptor: ServiceDescriptor, microservice: TackerMicroservice): Promise<AcceptedOperation> {
     return this.client.instantiateVnf(vnfInstanceId, instantiateVnfRequest(descriptor, microservice));
   }
 

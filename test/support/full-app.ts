@@ -49,7 +49,7 @@ export interface FullApp {
  * A port whose every call fails as an unreachable service would: the routes under test store jobs
  * and never reach Kubernetes or Tacker, and a call that does must not look like a success.
  */
-function unreachable<T extends object>(what: string, values: Partial<T> = {}): T {
+export function unreachable<T extends object>(what: string, values: Partial<T> = {}): T {
   return new Proxy(values as T, {
     get: (target, key) =>
       key in target ? (target as Record<string | symbol, unknown>)[key] : () => Promise.reject(new AppError('SERVICE_UNREACHABLE', `${what} is not part of this test.`, { retryable: true })),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerApplyCommand } from './apply/apply-command.js';
+import { registerCnfFilesCommand } from './cnf-files/cnf-files-command.js';
 import { registerDeployCommand } from './deploy/deploy-command.js';
 import { registerStatusCommand } from './status/status-command.js';
 import { registerTeardownCommand } from './teardown/teardown-command.js';
@@ -12,6 +13,7 @@ descriptor and lists every problem at once.
 Examples:
   vmsi orchestrator deploy shop.yaml --wait
   vmsi orchestrator apply shop.yaml --dry-run
+  vmsi orchestrator cnf-files shop.yaml --out packages
   vmsi orchestrator status shop
   vmsi orchestrator teardown shop --wait`;
 
@@ -25,4 +27,5 @@ export function registerOrchestratorCommands(program: Command): void {
   registerApplyCommand(program, group);
   registerStatusCommand(program, group);
   registerTeardownCommand(program, group);
+  registerCnfFilesCommand(group);
 }

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../../src/clock.js';
 import type { CloudModel } from '../openstack-sim/cloud-model.js';
+import type { KubernetesVim } from './kubernetes-vim.js';
 import { LcmEngine } from './lcm-engine.js';
 import { NotificationSender, TACKER_NOTIFICATION_TIMING, type CallbackAttempt, type NotificationTiming } from './notification-sender.js';
 import { headerValue, matchRoute, readBody, writeResponse, type Route, type SimRequest, type SimResponse } from './sim-http.js';
@@ -13,6 +14,7 @@ import { V2Api } from './v2-api.js';
 import type { LcmOperationState, SimOpOcc, SimSubscription, SimVnfd, SimVnfInstance, VmProvider } from './vnf-model.js';
 
 export type { CallbackAttempt, NotificationTiming } from './notification-sender.js';
+export { kubernetesVim, type KubernetesVim } from './kubernetes-vim.js';
 export type { CreatedVm, LcmOperationState, SimOpOcc, SimSubscription, SimVnfd, SimVnfInstance, VmCreateRequest, VmProvider } from './vnf-model.js';
 
 export interface TackerSimulatorOptions {
@@ -26,6 +28,8 @@ export interface TackerSimulatorOptions {
   timing?: Partial<NotificationTiming>;
   /** [v2_nfvo] test_callback_uri and [vnf_lcm] test_callback_uri; true as in Tacker. */
   testCallbackUri?: boolean;
+  /** A registered VIM of type kubernetes (kubernetes-vim.ts): v2 instantiates CNF packages on it. */
+  kubernetes?: KubernetesVim;
 }
 
 export interface TackerSimulator {
@@ -199,15 +203,15 @@ class SimulatorServer implements TackerSimulator {
 /**
  * An in-process Tacker serving /vnflcm/v1 and /vnflcm/v2 side by side on 127.0.0.1, with
  * subscriptions (callback test, filters, BASIC and OAuth2 callback authentication), LCM operations
- * backed by a VmProvider and recorded in the CloudModel, and each API's notifications as Tacker
- * sends them.
+ * backed by a VmProvider and recorded in the CloudModel (v2 CNF packages: by a Kubernetes VIM),
+ * and each API's notifications as Tacker sends them.
  */
 export async function startTackerSimulator(options: TackerSimulatorOptions): Promise<TackerSimulator> {
   const clock = options.clock ?? realClock;
   const timing: NotificationTiming = { ...TACKER_NOTIFICATION_TIMING, ...options.timing };
   const holder: { state?: TackerState } = {};
   const sender = new NotificationSender({ clock, timing, onChange: () => holder.state?.changed() });
-  const state = new TackerState(new LcmEngine({ cloud: options.cloud, vms: options.vms, clock }), sender, clock);
+  const state = new TackerState(new LcmEngine({ cloud: options.cloud, vms: options.vms, clock }), sender, clock, options.kubernetes);
   holder.state = state;
   const simulator = new SimulatorServer(state, options);
   await simulator.listen();

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../../src/clock.js';
+import type { KubernetesVim } from './kubernetes-vim.js';
 import type { LcmEngine } from './lcm-engine.js';
 import type { NotificationSender } from './notification-sender.js';
 import type { LcmOperation, LcmOperationState, SimOpOcc, SimSubscription, SimVnfInstance, SimVnfd, TackerApi } from './vnf-model.js';
@@ -22,6 +23,8 @@ export class TackerState {
     readonly engine: LcmEngine,
     readonly sender: NotificationSender,
     readonly clock: Clock,
+    /** The registered Kubernetes VIM CNFs are instantiated on; none when the test registers none. */
+    readonly kubernetes?: KubernetesVim,
   ) {
     this.events.setMaxListeners(0);
   }

@@ -1,4 +1,5 @@
 import { selectAttributes, V2_INSTANCE_EXCLUDE_DEFAULT } from './attribute-selector.js';
+import { cnfInstantiateWork, cnfRequestProblem, cnfScaleWork, cnfTerminateWork, isCnfPackage, type CnfTarget } from './cnf-work.js';
 import { LcmApiCore } from './lcm-api-core.js';
 import { healWork, instantiateWork, scaleWork, terminateWork, type LcmWork } from './lcm-work.js';
 import {
@@ -241,8 +242,10 @@ export class V2Api {
   private instantiate(id: string, body: unknown): SimResponse {
     const request = parsed(instantiateRequestSchema, body);
     const { instance, vnfd } = this.acquire(id, 'NOT_INSTANTIATED');
+    const cnfProblem = isCnfPackage(vnfd) ? cnfRequestProblem(vnfd, request, this.state.kubernetes) : undefined;
+    if (cnfProblem !== undefined) throw solError(400, cnfProblem);
     const occ = this.state.newOpOcc(instance, 'INSTANTIATE', request);
-    const work = instantiateWork({ engine: this.state.engine, instance, vnfd }, request);
+    const work = isCnfPackage(vnfd) ? cnfInstantiateWork(this.cnfTarget(instance, vnfd), request) : instantiateWork({ engine: this.state.engine, instance, vnfd }, request);
     this.conduct(occ, instance, work, grantProblem(vnfd, request));
     return respond(202, undefined, { location: this.views.opOccHref(occ.id) });
   }
@@ -257,7 +260,7 @@ export class V2Api {
     const target = level + (params.type === 'SCALE_IN' ? -params.numberOfSteps : params.numberOfSteps);
     if (target < 0 || target > maxScaleLevel(vnfd, params.aspectId)) throw solError(400, `Invalid numberOfSteps '${params.numberOfSteps}'.`);
     const occ = this.state.newOpOcc(instance, 'SCALE', params);
-    this.conduct(occ, instance, scaleWork({ engine: this.state.engine, instance, vnfd }, params, true));
+    this.conduct(occ, instance, instance.cnf === undefined ? scaleWork({ engine: this.state.engine, instance, vnfd }, params, true) : cnfScaleWork(this.cnfTarget(instance, vnfd), params));
     return respond(202, undefined, { location: this.views.opOccHref(occ.id) });
   }
 
@@ -265,6 +268,7 @@ export class V2Api {
   private heal(id: string, body: unknown): SimResponse {
     const request = parsed(healRequestSchema, body);
     const { instance, vnfd } = this.acquire(id, 'INSTANTIATED');
+    if (instance.cnf !== undefined) throw solError(422, 'The simulator does not heal CNFs.');
     const all = request.additionalParams?.all ?? false;
     if (typeof all !== 'boolean') throw solError(400, "additionalParams['all'] must be bool.");
     const known = new Map(instance.vnfcs.map((vnfc) => [vnfcInfoId(vnfc), vnfc]));
@@ -280,8 +284,15 @@ export class V2Api {
     const request = parsed(terminateRequestSchema, body);
     const { instance, vnfd } = this.acquire(id, 'INSTANTIATED');
     const occ = this.state.newOpOcc(instance, 'TERMINATE', request);
-    this.conduct(occ, instance, terminateWork({ engine: this.state.engine, instance, vnfd }));
+    this.conduct(occ, instance, instance.cnf === undefined ? terminateWork({ engine: this.state.engine, instance, vnfd }) : cnfTerminateWork(this.cnfTarget(instance, vnfd)));
     return respond(202, undefined, { location: this.views.opOccHref(occ.id) });
+  }
+
+  /** Only reached once cnfRequestProblem found the VIM, or for an instance instantiated on it. */
+  private cnfTarget(instance: SimVnfInstance, vnfd: SimVnfd): CnfTarget {
+    const vim = this.state.kubernetes;
+    if (vim === undefined) throw solError(422, 'No Kubernetes VIM is registered.');
+    return { vim, instance, vnfd, clock: this.state.clock };
   }
 
   /** The 202 is answered first; the conductor runs the operation holding the instance's lock. */

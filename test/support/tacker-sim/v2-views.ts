@@ -30,7 +30,7 @@ export class V2Views {
     if (instance.vnfInstanceName !== undefined) view.vnfInstanceName = instance.vnfInstanceName;
     if (instance.vnfInstanceDescription !== undefined) view.vnfInstanceDescription = instance.vnfInstanceDescription;
     Object.assign(view, productFields(instance, this.state.vnfds.get(instance.vnfdId)));
-    if (instance.flavourId !== undefined) view.vimConnectionInfo = instance.instantiationState === 'INSTANTIATED' ? { default: this.vimConnectionInfo() } : {};
+    if (instance.flavourId !== undefined) view.vimConnectionInfo = instance.instantiationState !== 'INSTANTIATED' ? {} : (instance.cnf?.vimConnectionInfo ?? { default: this.vimConnectionInfo() });
     view.instantiationState = instance.instantiationState;
     if (instance.flavourId !== undefined) view.instantiatedVnfInfo = this.instantiatedVnfInfo(instance);
     if (instance.metadata !== undefined) view.metadata = instance.metadata;
@@ -52,6 +52,8 @@ export class V2Views {
   private instantiatedVnfInfo(instance: SimVnfInstance): Json {
     if (instance.instantiationState === 'NOT_INSTANTIATED') return { flavourId: instance.flavourId, vnfState: 'STOPPED' };
     const info: Json = { flavourId: instance.flavourId, vnfState: 'STARTED' };
+    // The kubernetes driver records where the CNF's objects went.
+    if (instance.cnf !== undefined) info.metadata = { namespace: instance.cnf.namespace };
     const aspects = Object.entries(instance.scaleLevels);
     if (aspects.length > 0) {
       const vnfd = this.state.vnfds.get(instance.vnfdId);
@@ -71,7 +73,7 @@ export class V2Views {
   }
 
   private computeResource(vnfc: SimVnfc): Json {
-    return { vimConnectionId: this.state.vimId, resourceId: vnfc.serverId, vimLevelResourceType: 'OS::Nova::Server' };
+    return { vimConnectionId: vnfc.vimConnectionId ?? this.state.vimId, resourceId: vnfc.serverId, vimLevelResourceType: vnfc.vimLevelResourceType ?? 'OS::Nova::Server' };
   }
 
   /** vnf_instance_utils.make_inst_links */

@@ -15,6 +15,8 @@ export interface SimVdu {
   initialInstances: number;
   /** Nova server metadata every server of this VDU gets. */
   metadata?: Record<string, string>;
+  /** A CNF's VDU `properties.name`: the Deployment in the package's definition files it stands for. */
+  k8sName?: string;
 }
 
 export interface SimScalingAspect {
@@ -34,6 +36,8 @@ export interface SimVnfd {
   instantiationLevels?: Record<string, Record<string, number>>;
   /** Deployment flavours; any flavourId is accepted when not given. */
   flavourIds?: string[];
+  /** A CNF package's Kubernetes object files (Files/kubernetes/…): path in the package → YAML text. */
+  kubernetesFiles?: Record<string, string>;
   vnfProvider?: string;
   vnfProductName?: string;
   vnfSoftwareVersion?: string;
@@ -69,6 +73,18 @@ export interface SimVnfc {
   createdAt: number;
   /** Creation order, newest highest; v2 lists and scales in newest first. */
   sequence: number;
+  /** computeResource.vimLevelResourceType: OS::Nova::Server when absent; a CNF's pods name their VDU's kind (Deployment). */
+  vimLevelResourceType?: string;
+  /** computeResource.vimConnectionId: the default OpenStack VIM's ID when absent. */
+  vimConnectionId?: string;
+}
+
+/** What a CNF's instantiation put on its Kubernetes VIM. */
+export interface SimCnfPlacement {
+  vimConnectionInfo: Record<string, Record<string, unknown>>;
+  namespace: string;
+  /** The definition files' objects in creation order, as created. */
+  objects: Array<{ apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [field: string]: unknown }; [field: string]: unknown }>;
 }
 
 export interface SimVnfInstance {
@@ -87,6 +103,8 @@ export interface SimVnfInstance {
   additionalParams?: Record<string, unknown>;
   /** An LCM operation holds the instance (Tacker's per-instance coordination lock). */
   isLocked: boolean;
+  /** Set while a CNF is instantiated. */
+  cnf?: SimCnfPlacement;
 }
 
 export interface SimOpOcc {

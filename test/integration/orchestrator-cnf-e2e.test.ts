@@ -1,0 +1,258 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import path from 'node:path';
+import type { JobView } from '../../src/injection/job-view.js';
+import { cnfPackageFiles } from '../../src/orchestrator/cnf-package.js';
+import type { DeploymentView, OrchestrationPlan, ServiceStatus } from '../../src/orchestrator/orchestrator-service.js';
+import { isCnf, parseServiceDescriptor, type ServiceDescriptorInput } from '../../src/orchestrator/service-descriptor.js';
+import { KeystoneClient } from '../../src/openstack/keystone-client.js';
+import { buildStandInSidecarDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
+import { startKubernetesSimulator, type KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
+import type { SimResource } from '../support/k8s-sim/resource-catalog.js';
+import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
+import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
+import { CloudModel } from '../support/openstack-sim/cloud-model.js';
+import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
+import { ServiceProcess } from '../support/service-process.js';
+import { kubernetesVim, startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
+import { TEST_ROOT_CERT } from '../support/test-credentials.js';
+import { kubernetesMeshConfig, labVmDefaults, openstackConfig, publishIstiodConfig } from '../support/integration-fixtures.js';
+
+/**
+ * Issue 15 end to end: the paper's flow, with Tacker in the loop for containers too. One
+ * descriptor has a container the orchestrator applies itself, a container Tacker runs as a CNF on
+ * its Kubernetes VIM (the same cluster), and a VM Tacker creates as a lab VM that the injector
+ * puts into the mesh. The CNF's pods get their sidecars from the namespace's injection.
+ */
+const CALLBACK_PASSWORD = 'orchestrator-callback-password-0123';
+const EVENT_SECRET = 'orchestrator-event-secret-0123456789';
+const VM_VNFD_ID = 'catalog-vnfd';
+const CNF_VNFD_ID = 'catalog-cnf-vnfd';
+const K8S_VIM_ID = '290ae639-5b47-42b6-b1b0-c1623f6d856a';
+const HTTP = [{ name: 'http', port: 8080, protocol: 'HTTP' as const }];
+
+function shopDescriptor(options: { split?: Record<string, number>; cnfReplicas?: number } = {}): ServiceDescriptorInput {
+  return {
+    apiVersion: 'vmsi.dev/v1alpha1',
+    kind: 'MeshService',
+    metadata: { name: 'shop' },
+    spec: {
+      microservices: [
+        { name: 'frontend', kind: 'container', version: 'v1', image: 'registry.example/frontend:1.2', ports: HTTP },
+        { name: 'catalog-vm', service: 'catalog', kind: 'vm', version: 'v1', vnfdId: VM_VNFD_ID, flavourId: 'simple', ports: HTTP },
+        {
+          name: 'catalog-cnf',
+          service: 'catalog',
+          kind: 'container',
+          version: 'v2',
+          image: 'registry.example/catalog:2.0',
+          replicas: options.cnfReplicas ?? 1,
+          via: 'tacker',
+          tacker: { vnfdId: CNF_VNFD_ID, flavourId: 'simple', vimId: K8S_VIM_ID, vduId: 'VDU1', scalingAspectId: 'catalog_cnf_aspect' },
+          ports: HTTP,
+        },
+      ],
+      connections: [{ from: 'frontend', to: 'catalog', timeout: '5s', split: options.split ?? { v1: 90, v2: 10 } }],
+    },
+  };
+}
+
+/** The CNF package as an operator on-boards it: the VNFD's VDU named after the microservice, and the files the orchestrator renders. */
+function registerCnfPackage(tacker: TackerSimulator): void {
+  const descriptor = parseServiceDescriptor(shopDescriptor());
+  const cnf = descriptor.spec.microservices.find(isCnf);
+  if (cnf === undefined) throw new Error('the descriptor has no CNF');
+  tacker.registerVnfd({
+    vnfdId: CNF_VNFD_ID,
+    vdus: [{ vduId: 'VDU1', initialInstances: 1, k8sName: cnf.name }],
+    scalingAspects: { catalog_cnf_aspect: { vduId: 'VDU1', stepDelta: 1, maxScaleLevel: 3 } },
+    kubernetesFiles: Object.fromEntries(cnfPackageFiles(descriptor, cnf)),
+  });
+}
+
+describe('orchestrator, end to end with a CNF through Tacker, a direct container and a VM', function () {
+  this.timeout(900_000);
+  let lab: Lab;
+  let openstack: OpenStackSimulator;
+  let tacker: TackerSimulator;
+  let kube: KubernetesSimulator;
+  let service: ServiceProcess;
+  const vmsByServer = new Map<string, TestVm>();
+
+  before(async function () {
+    lab = await startLab();
+    const deb = await buildStandInSidecarDeb(path.join(lab.workDir, 'deb'));
+    const packageUrl = lab.publishFile(deb.path, 'istio-sidecar.deb');
+    const cloud = new CloudModel();
+    openstack = await startOpenStackSimulator({ cloud });
+    kube = await startKubernetesSimulator();
+    publishIstiodConfig(kube, 'shop', TEST_ROOT_CERT);
+    const vimKubeConfig = new KubeConfig();
+    vimKubeConfig.loadFromString(kube.kubeconfig());
+    tacker = await startTackerSimulator({
+      cloud,
+      vms: labVmProvider(lab, vmsByServer),
+      keystone: { validateToken: (token) => openstack.isTokenValid(token) },
+      kubernetes: kubernetesVim(K8S_VIM_ID, vimKubeConfig),
+    });
+    openstack.setTackerUrl(tacker.url);
+    tacker.registerVnfd({ vnfdId: VM_VNFD_ID, vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
+    registerCnfPackage(tacker);
+    const port = await freePort();
+    service = new ServiceProcess({
+      privateKeyPath: lab.clientKey.privateKeyPath,
+      port,
+      connectDeadline: '60s',
+      extraConfig: (dataDir) => ({
+        ...kubernetesMeshConfig(dataDir),
+        openstack: openstackConfig(openstack, dataDir),
+        tacker: {
+          apiVersions: ['v2'],
+          callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
+          callbackBaseUrl: `http://127.0.0.1:${port}`,
+          defaults: labVmDefaults(lab, { url: packageUrl, sha256: deb.sha256 }),
+        },
+        notify: { webhook: { url: `http://127.0.0.1:${port}/v1/orchestrator/events`, secretFile: path.join(dataDir, 'event-secret'), deadline: '2m' } },
+        orchestrator: { pollInterval: '300ms', injectionTimeout: '6m', readyTimeout: '2m' },
+      }),
+    });
+    service.writeSecretFile('kubeconfig', kube.kubeconfig());
+    service.writeSecretFile('openstack-secret', openstack.credentials.applicationCredentialById.secret);
+    service.writeSecretFile('callback-password', CALLBACK_PASSWORD);
+    service.writeSecretFile('event-secret', EVENT_SECRET);
+    await service.start();
+    const keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
+    const { authToken } = await keystone.token();
+    const subscribed = await fetch(`${tacker.url}/vnflcm/v2/subscriptions`, {
+      method: 'POST',
+      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', version: '2.0.0' },
+      body: JSON.stringify({ callbackUri: `${service.url}/v1/tacker/notifications/v2`, authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } } }),
+    });
+    expect(subscribed.status).to.equal(201);
+  });
+
+  after(async function () {
+    await service?.remove();
+    await tacker?.close();
+    await openstack?.close();
+    await kube?.close();
+    await Promise.all([...vmsByServer.values()].map((vm) => vm.stop()));
+    await lab?.close();
+  });
+
+  async function waitForDeployment(id: string, timeoutMs = 420_000): Promise<DeploymentView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { body } = await service.request<DeploymentView>('GET', `/v1/orchestrator/deployments/${id}`);
+      if (['succeeded', 'failed', 'failed_temp'].includes(body.state)) return body;
+      if (Date.now() > deadline) throw new Error(`deployment ${id} stuck in ${body.state}: ${JSON.stringify(body.lastError)}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+
+  async function deploy(descriptor: ServiceDescriptorInput): Promise<DeploymentView> {
+    const { status, body } = await service.request<DeploymentView>('POST', '/v1/orchestrator/deployments', descriptor);
+    expect(status, JSON.stringify(body)).to.equal(202);
+    const finished = await waitForDeployment(body.id);
+    expect(finished.state, `${JSON.stringify(finished.lastError)}\n${(finished.log ?? []).join('\n')}`).to.equal('succeeded');
+    return finished;
+  }
+
+  async function plan(descriptor: ServiceDescriptorInput): Promise<OrchestrationPlan> {
+    const { status, body } = await service.request<OrchestrationPlan>('POST', '/v1/orchestrator/plans', descriptor);
+    expect(status, JSON.stringify(body)).to.equal(200);
+    return body;
+  }
+
+  function cnfInstance(): ReturnType<TackerSimulator['vnfInstances']>[number] | undefined {
+    const found = tacker.vnfInstances().filter((instance) => instance.vnfInstanceName === 'shop-catalog-cnf');
+    expect(found.length).to.be.at.most(1);
+    return found[0];
+  }
+
+  function podsOf(deployment: string): string[] {
+    return kube
+      .objects('pods', 'shop')
+      .filter((pod) => (pod.metadata.ownerReferences as Array<{ name: string }> | undefined)?.some((owner) => owner.name === deployment) === true)
+      .map((pod) => String(pod.metadata.name))
+      .sort();
+  }
+
+  it('plans the CNF as it plans the VNF, then deploys all three: the CNF by Tacker with sidecars from the namespace, the VM injected, traffic wired', async function () {
+    const planned = await plan(shopDescriptor());
+    expect(planned.vnfs.map((change) => [change.kind, change.vnfInstanceName, change.action, change.to])).to.deep.equal([
+      ['vnf', 'shop-catalog-vm', 'create', 1],
+      ['cnf', 'shop-catalog-cnf', 'create', 1],
+    ]);
+    expect(planned.text).to.include('+ CNF shop-catalog-cnf: create and instantiate with 1 pod(s)').and.to.include('+ VNF shop-catalog-vm: create and instantiate with 1 VM(s)');
+    // The orchestrator applies the direct container's Deployment only; the CNF's is Tacker's.
+    expect(planned.objects.create).to.include('Deployment/shop/frontend').and.to.not.include('Deployment/shop/catalog-cnf');
+
+    const done = await deploy(shopDescriptor());
+    const cnfs = (done.steps.find((step) => step.name === 'vnfs')?.output as { cnfs: Array<{ vnfInstanceName: string; serverIds: string[] }> }).cnfs;
+    expect(cnfs.map((cnf) => cnf.vnfInstanceName)).to.deep.equal(['shop-catalog-cnf']);
+    expect(cnfs[0]?.serverIds).to.deep.equal(podsOf('catalog-cnf'));
+
+    const instance = cnfInstance();
+    expect(instance?.instantiationState).to.equal('INSTANTIATED');
+    expect(instance?.cnf?.vimConnectionInfo).to.deep.equal({ vim1: { vimId: K8S_VIM_ID, vimType: 'ETSINFV.KUBERNETES.V_1' } });
+    expect(instance?.vnfcs.map((vnfc) => vnfc.serverId)).to.deep.equal(podsOf('catalog-cnf'));
+    const cnfDeployment = kube.object('deployments', 'shop', 'catalog-cnf');
+    expect((cnfDeployment?.metadata.managedFields as Array<{ manager: string }>).map((field) => field.manager)).to.include('tacker');
+    expect(kube.object('namespaces', '', 'shop')?.metadata.labels).to.include({ 'istio-injection': 'enabled' });
+    for (const pod of kube.objects('pods', 'shop')) {
+      expect((pod.spec as { containers: Array<{ name: string }> }).containers.map((container) => container.name), String(pod.metadata.name)).to.include('istio-proxy');
+    }
+
+    const vnf = tacker.vnfInstances().find((candidate) => candidate.vnfInstanceName === 'shop-catalog-vm');
+    const vm = vmsByServer.get(vnf?.vnfcs[0]?.serverId ?? '');
+    expect((await vm?.run(['systemctl', 'is-active', 'istio']))?.stdout.trim()).to.equal('active');
+    expect(kube.objects('workloadentries', 'shop').map((entry) => (entry.spec as { address?: string }).address)).to.deep.equal([vm?.address]);
+    const route = kube.object('virtualservices', 'shop', 'catalog')?.spec as { http: Array<{ route: Array<{ weight?: number; destination: { subset: string } }> }> };
+    expect(route.http.find((rule) => rule.route.length === 2)?.route.map((target) => [target.destination.subset, target.weight])).to.deep.equal([['v1', 90], ['v2', 10]]);
+
+    // Tacker's notifications for the CNF reach the plugin too; its pods are not Nova servers, so only the VM gets an inject job.
+    const injections = (await service.request<{ items: JobView[] }>('GET', '/v1/injections?kind=inject&limit=100')).body.items;
+    expect(injections.map((job) => job.state)).to.deep.equal(['succeeded']);
+
+    const { body: status } = await service.request<ServiceStatus>('GET', '/v1/orchestrator/services/shop');
+    expect(status.problem, JSON.stringify(status)).to.equal(undefined);
+    expect(status.microservices.map((microservice) => [microservice.name, microservice.ready])).to.deep.equal([['frontend', true], ['catalog-vm', true], ['catalog-cnf', true]]);
+  });
+
+  it('shifts the canary to the CNF 50/50 by changing only the VirtualService', async function () {
+    const planned = await plan(shopDescriptor({ split: { v1: 50, v2: 50 } }));
+    expect(planned.objects).to.deep.include({ create: [], update: ['VirtualService/shop/catalog'], delete: [] });
+    expect(planned.vnfs.map((change) => change.action)).to.deep.equal(['none', 'none']);
+    const operationsBefore = tacker.opOccs().length;
+    await deploy(shopDescriptor({ split: { v1: 50, v2: 50 } }));
+    expect(tacker.opOccs().length, 'no Tacker operation for a traffic change').to.equal(operationsBefore);
+    const route = kube.object('virtualservices', 'shop', 'catalog')?.spec as { http: Array<{ route: Array<{ weight?: number }> }> };
+    expect(route.http.find((rule) => rule.route.length === 2)?.route.map((target) => target.weight)).to.deep.equal([50, 50]);
+  });
+
+  it('scales the CNF 1 → 2 pods through Tacker, as the plan says', async function () {
+    const scaled = shopDescriptor({ split: { v1: 50, v2: 50 }, cnfReplicas: 2 });
+    const planned = await plan(scaled);
+    expect(planned.text).to.include('~ CNF shop-catalog-cnf: scale from 1 to 2 pod(s)');
+    await deploy(scaled);
+    const scales = tacker.opOccs().filter((occ) => occ.operation === 'SCALE' && occ.vnfInstanceId === cnfInstance()?.id);
+    expect(scales.map((occ) => occ.operationState)).to.deep.equal(['COMPLETED']);
+    expect(podsOf('catalog-cnf')).to.have.length(2);
+    expect(cnfInstance()?.vnfcs.map((vnfc) => vnfc.serverId).sort()).to.deep.equal(podsOf('catalog-cnf'));
+    expect((kube.object('deployments', 'shop', 'frontend')?.spec as { replicas: number }).replicas, 'the direct container untouched').to.equal(1);
+  });
+
+  it('tears down: nothing left in Tacker, the cluster or the mesh registry', async function () {
+    const { status, body } = await service.request<DeploymentView>('DELETE', '/v1/orchestrator/services/shop');
+    expect(status).to.equal(202);
+    const done = await waitForDeployment(body.id);
+    expect(done.state, JSON.stringify(done.lastError)).to.equal('succeeded');
+    expect(tacker.vnfInstances()).to.deep.equal([]);
+    expect(vmsByServer.size).to.equal(0);
+    expect(kube.object('namespaces', '', 'shop')).to.equal(undefined);
+    for (const plural of ['deployments', 'pods', 'services', 'workloadentries', 'workloadgroups', 'virtualservices', 'destinationrules', 'peerauthentications', 'authorizationpolicies'] satisfies SimResource[]) {
+      expect(kube.objects(plural, 'shop'), plural).to.deep.equal([]);
+    }
+  });
+});
