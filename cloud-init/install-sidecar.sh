@@ -22,6 +22,7 @@ export PATH
 readonly RESULT_PREFIX='VMSI-RESULT'
 readonly HOSTS_TAG='# vm-sidecar-injector'
 readonly STATE_DIR=/var/lib/vm-sidecar-injector
+readonly WORK_ROOT=/run
 readonly STATE_FILE=$STATE_DIR/state.env
 readonly BACKUP_DIR=$STATE_DIR/backup
 readonly OWNERS_FILE=$STATE_DIR/owners.list
@@ -470,8 +471,15 @@ acquire_lock() {
   flock -w "$LOCK_WAIT_SECONDS" 9 || fail "another install-sidecar.sh run holds $LOCK_FILE"
 }
 
+# On /run, like the bundle: it holds backups of the token and keys, which must not reach disk, and
+# systemd never unmounts /run at shutdown, while /tmp may go first and take the undo data with it.
+# A run killed with SIGKILL leaves its directory behind; the next run (holding the lock) removes it.
 make_work_dir() {
-  WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vmsi.XXXXXX")
+  local stale
+  for stale in "$WORK_ROOT"/vmsi-work.*; do
+    if [[ -d $stale && ! -L $stale && -O $stale ]]; then rm -rf -- "$stale"; fi
+  done
+  WORK_DIR=$(mktemp -d "$WORK_ROOT/vmsi-work.XXXXXX")
 }
 
 # Root runs files from this directory: nobody else may be able to swap them underneath.

@@ -109,6 +109,16 @@ describe('bundle delivery over a VmSession', function () {
     expect(session.calls.at(-1)!.argv).to.deep.equal(['rm', '-rf', '--', dir]);
   });
 
+  it('makes a run stopped by a signal retryable: the script rolled back, and the VM may be shutting down', async function () {
+    const interrupted = 'VMSI-RESULT {"status":"failed","changed":false,"spiffeId":"","reason":"package: interrupted by a signal"}';
+    const stoppedScript = await failureOf(runInstallScript(new ScriptedSession([{ lines: [['stdout', interrupted]], result: { exitCode: 130 } }]), dir, 'install', { timeoutMs: 1_000 }));
+    expect(stoppedScript.code).to.equal('REMOTE_COMMAND_FAILED');
+    expect(stoppedScript.retryable).to.equal(true);
+    expect(stoppedScript.details).to.include({ interrupted: true, exitCode: 130 });
+    const killed = await failureOf(runInstallScript(new ScriptedSession([{ result: { exitCode: 137, signal: 'SIGKILL' } }]), dir, 'install', { timeoutMs: 1_000 }));
+    expect(killed.retryable).to.equal(true);
+  });
+
   it('falls back to stderr for the reason when the script died without a result line', async function () {
     const session = new ScriptedSession([{ lines: [['stderr', 'bash: install-sidecar.sh: No such file or directory']], result: { exitCode: 127 } }]);
     const failure = await failureOf(runInstallScript(session, dir, 'remove', { timeoutMs: 1_000 }));

@@ -11,6 +11,8 @@ export type { InstallMode, InstallResult, RemoteStepOptions };
 type ScriptCommand = InstallMode | 'csr';
 
 const RESULT_PREFIX = 'VMSI-RESULT ';
+/** What install-sidecar.sh exits with after a signal stopped it and it rolled the run back. */
+const SCRIPT_INTERRUPTED_EXIT_CODE = 130;
 const installResultSchema = z.object({
   status: z.enum(['installed', 'unchanged', 'removed', 'absent', 'csr', 'failed']),
   changed: z.boolean(),
@@ -53,8 +55,9 @@ export async function deliverBundle(session: VmSession, bundle: InjectionBundle,
 /**
  * Runs the bundle's install script as root, then removes the bundle directory (it holds the
  * token) whatever the outcome. Returns the script's result line; a failed run is
- * REMOTE_COMMAND_FAILED, not retryable, with the script's one-line reason (the script has already
- * rolled the VM back). Timeouts and lost connections keep their own retryable codes.
+ * REMOTE_COMMAND_FAILED with the script's one-line reason (the script has already rolled the VM
+ * back): retryable only when a signal stopped the script. Timeouts and lost connections keep their
+ * own retryable codes.
  */
 export async function runInstallScript(session: VmSession, remoteDir: string, mode: InstallMode, options: RemoteStepOptions): Promise<InstallResult> {
   checkRemoteDir(remoteDir);
@@ -126,8 +129,12 @@ async function runScript(session: VmSession, remoteDir: string, mode: ScriptComm
   const result = parseResultLine(resultLine);
   if (exit.exitCode === 0 && result !== undefined && result.status !== 'failed') return result;
   const reason = result?.reason || stderr.last() || 'the script reported no result';
-  throw new AppError('REMOTE_COMMAND_FAILED', `The install script failed: ${reason}`, {
-    details: { step: mode, exitCode: exit.exitCode, status: result?.status, reason },
+  const interrupted = exit.exitCode === SCRIPT_INTERRUPTED_EXIT_CODE || exit.signal !== undefined;
+  // A VM shutting down (or a dropped session's SIGHUP) stops the script, which then rolls back:
+  // the same install can simply run again once the VM is back.
+  throw new AppError('REMOTE_COMMAND_FAILED', `The install script ${interrupted ? 'was interrupted' : 'failed'}: ${reason}`, {
+    retryable: interrupted,
+    details: { step: mode, exitCode: exit.exitCode, status: result?.status, reason, ...(interrupted ? { interrupted } : {}) },
   });
 }
 

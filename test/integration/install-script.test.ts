@@ -372,4 +372,24 @@ describe('install-sidecar.sh on a lab VM', function () {
       await vm.stop();
     }
   });
+  it('a run stopped by a signal rolls back, exits 130 and leaves no scratch directory; one a killed run left is removed', async function () {
+    const vm = await lab.startVm();
+    try {
+      const before = await snapshotTree(vm);
+      expect((await vm.run(['install', '-d', '-m', '0700', '/run/vmsi-work.killed1'])).code).to.equal(0);
+      // A closed status port keeps the run in its ready wait, after it changed the VM.
+      await writeBundle(vm, lab, { sha256: deb.sha256, packagePath: deb.path, statusPort: closedPort, readyTimeoutSeconds: 120 });
+      const install = runScript(vm, 'install');
+      await pollUntil(async () => ((await runIn(vm, ['systemctl', 'is-active', 'istio'])) === 'active' ? true : undefined), { timeoutMs: 60_000, intervalMs: 200, what: 'istio started by the run' });
+      expect(await runIn(vm, ['pkill', '-TERM', '-f', `${bundleInVm}/install-sidecar.sh install`])).to.not.include('exit');
+      const stopped = await install;
+      expect(stopped.code).to.equal(130);
+      expect(stopped.result).to.include({ status: 'failed', changed: false });
+      expect(stopped.result.reason).to.include('interrupted by a signal');
+      expect(treeDiff(before, await snapshotTree(vm), { ignore: rewrittenByPackageTools })).to.deep.equal([]);
+      expect(await runIn(vm, ['find', '/run', '-maxdepth', '1', '-name', 'vmsi-work.*'])).to.equal('');
+    } finally {
+      await vm.stop();
+    }
+  });
 });
