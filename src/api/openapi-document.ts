@@ -5,7 +5,7 @@ import { injectionSpecSchema } from '../injection-spec.js';
 import { jobViewSchema } from '../injection/job-view.js';
 import { mgmtRequestSchema } from '../injection/tacker-plugin.js';
 import { dnsLabelSchema } from '../kubernetes-names.js';
-import { injectionEventSchema } from '../orchestrator/injection-event-store.js';
+import { injectionEventSchema } from '../orchestrator/orchestrator-inbox.js';
 import { deploymentViewSchema, orchestrationPlanSchema, serviceStatusSchema, serviceSummarySchema } from '../orchestrator/orchestrator-views.js';
 import { vnfVmsSchema } from '../injection/vm-inventory.js';
 import { serviceDescriptorSchema } from '../orchestrator/service-descriptor.js';

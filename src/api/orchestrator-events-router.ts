@@ -4,12 +4,12 @@ import { createRateLimits, markAuthenticated, type RouteHttpSettings } from './r
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SIGNATURE_HEADER, verifySignature } from '../notify/webhook-notifier.js';
-import { parseInjectionEvent, type InjectionEventStore } from '../orchestrator/injection-event-store.js';
+import { parseInjectionEvent, type OrchestratorInbox } from '../orchestrator/orchestrator-inbox.js';
 
 export const ORCHESTRATOR_EVENTS_PATH = '/v1/orchestrator/events';
 
 export interface OrchestratorEventsOptions {
-  events: InjectionEventStore;
+  events: OrchestratorInbox;
   /** The webhook secret the injector signs with (notify.webhook.secretFile). */
   secret: Buffer;
   http: RouteHttpSettings;
@@ -43,7 +43,7 @@ export function orchestratorEventsRouter(options: OrchestratorEventsOptions): Ro
       throw new AppError('INVALID_REQUEST', 'The event body is not valid JSON.', { cause });
     }
     const event = parseInjectionEvent(body, options.now());
-    const isNew = await options.events.record(event);
+    const isNew = await options.events.recordInjectionEvent(event);
     options.logger.info('Injection event received', { eventId: event.id, outcome: event.outcome, subject: event.subject, jobId: event.jobId, duplicate: !isNew });
     res.status(204).end();
   });

@@ -7,7 +7,7 @@ import { acquirePostgresCluster, freshDatabaseUrl, releasePostgresCluster } from
 import { createTestLogger } from '../../test/support/run-log.js';
 import { configSchema, loadConfig, type Config } from '../config.js';
 import { CertificateRenewal } from '../injection/certificate-renewal.js';
-import type { ReceivedInjectionEvent } from '../orchestrator/injection-event-store.js';
+import type { ReceivedInjectionEvent } from '../orchestrator/orchestrator-inbox.js';
 import { newJob, type Job } from '../jobs/job.js';
 import { ManualClock } from '../jobs/manual-clock.js';
 import { openJobStore, type OpenedStores } from './open-job-store.js';
@@ -46,7 +46,7 @@ describe('job store selection (store.kind)', function () {
     expect(stores.jobs.leases).to.equal(undefined);
     await stores.ping();
     expect(await stores.exclusive('certificateRenewal', () => Promise.resolve(7))).to.equal(7);
-    expect(await stores.injectionEvents().record(event('e1', 'vm-a', 1))).to.equal(true);
+    expect(await stores.orchestratorInbox().recordInjectionEvent(event('e1', 'vm-a', 1))).to.equal(true);
   });
 
   it('refuses a database URL that carries a password, and names passwordFile instead', function () {
@@ -89,9 +89,9 @@ describe('job store selection (store.kind)', function () {
 
     it('shares the orchestrator inbox across replicas and drops a redelivery that reaches another replica', async function () {
       const [a, b] = [await open(config), await open(config)];
-      expect(await a.injectionEvents().record(event('e1', 'vm-a', 10))).to.equal(true);
-      expect(await b.injectionEvents().record(event('e1', 'vm-a', 10))).to.equal(false);
-      const latest = await b.injectionEvents().latestBySubject(['vm-a']);
+      expect(await a.orchestratorInbox().recordInjectionEvent(event('e1', 'vm-a', 10))).to.equal(true);
+      expect(await b.orchestratorInbox().recordInjectionEvent(event('e1', 'vm-a', 10))).to.equal(false);
+      const latest = await b.orchestratorInbox().latestInjectionEvents(['vm-a']);
       expect(latest.get('vm-a')?.jobId).to.equal('job-e1');
     });
 

@@ -2,12 +2,12 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { resolveDataPath, type Config } from '../config.js';
 import { durationToMs } from '../duration.js';
-import type { InjectionEventStore } from '../orchestrator/injection-event-store.js';
-import { SqliteInjectionEventStore } from '../orchestrator/sqlite-injection-event-store.js';
+import type { OrchestratorInbox } from '../orchestrator/orchestrator-inbox.js';
+import { SqliteOrchestratorInbox } from '../orchestrator/sqlite-orchestrator-inbox.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { PostgresDatabase, type AdvisoryLock } from '../jobs/postgres-database.js';
 import { PostgresJobStore } from '../jobs/postgres-job-store.js';
-import { PostgresInjectionEventStore } from '../orchestrator/postgres-injection-event-store.js';
+import { PostgresOrchestratorInbox } from '../orchestrator/postgres-orchestrator-inbox.js';
 import { SqliteJobStore } from '../jobs/sqlite-job-store.js';
 import { readSecretFile } from './wiring-parts.js';
 
@@ -15,7 +15,7 @@ import { readSecretFile } from './wiring-parts.js';
 export interface OpenedStores {
   jobs: JobStore;
   /** The orchestrator's inbox, opened on first use (only an orchestrator needs it). */
-  injectionEvents(): InjectionEventStore;
+  orchestratorInbox(): OrchestratorInbox;
   /**
    * Runs `work` on one replica at a time, skipping it (undefined) while another replica runs it.
    * With the embedded store there is one replica, so it just runs.
@@ -33,10 +33,10 @@ export async function openJobStore(config: Config): Promise<OpenedStores> {
 
 function openSqlite(config: Config): OpenedStores {
   const jobs = SqliteJobStore.open({ path: resolveDataPath(config, config.jobs.database) });
-  let events: SqliteInjectionEventStore | undefined;
+  let events: SqliteOrchestratorInbox | undefined;
   return {
     jobs,
-    injectionEvents: () => (events ??= SqliteInjectionEventStore.open(resolveDataPath(config, config.orchestrator?.database ?? 'orchestrator.sqlite'))),
+    orchestratorInbox: () => (events ??= SqliteOrchestratorInbox.open(resolveDataPath(config, config.orchestrator?.database ?? 'orchestrator.sqlite'))),
     exclusive: (_lock, work) => work(),
     ping: async () => {
       await jobs.get('readiness-probe');
@@ -65,10 +65,10 @@ async function openPostgres(config: Config, store: PostgresStoreConfig): Promise
     statementTimeoutMs: durationToMs(store.statementTimeout),
     applicationName: `vmsi ${owner}`.slice(0, 63),
   });
-  const events = new PostgresInjectionEventStore(database);
+  const events = new PostgresOrchestratorInbox(database);
   return {
     jobs: new PostgresJobStore({ database, owner, leaseMs: durationToMs(store.lease) }),
-    injectionEvents: () => events,
+    orchestratorInbox: () => events,
     exclusive: (lock, work) => database.runExclusive(lock, work),
     ping: async () => {
       await database.query('ping', 'SELECT 1');

@@ -10,7 +10,7 @@ import type { InjectionService } from '../injection/injection-service.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { StepDefinitions } from '../jobs/step-definition.js';
-import type { InjectionEventStore } from '../orchestrator/injection-event-store.js';
+import type { OrchestratorInbox } from '../orchestrator/orchestrator-inbox.js';
 import { OrchestratorService } from '../orchestrator/orchestrator-service.js';
 import { createOrchestratorSteps, type OrchestratorDependencies } from '../orchestrator/orchestrator-steps.js';
 import type { OpenedStores } from './open-job-store.js';
@@ -27,7 +27,7 @@ import { kubeConfigOf, notReady, optional, readHmacSecret, type LateParts } from
 export interface OrchestratorParts {
   deps: OrchestratorDependencies;
   steps: StepDefinitions;
-  events: InjectionEventStore;
+  events: OrchestratorInbox;
   eventSecret: Buffer;
 }
 
@@ -65,7 +65,7 @@ export async function orchestratorParts(config: Config, stores: OpenedStores, ta
   const secretFile = orchestrator.eventSecretFile ?? config.notify.webhook?.secretFile;
   if (secretFile === undefined) throw new AppError('INVALID_CONFIG', 'The orchestrator needs orchestrator.eventSecretFile (or notify.webhook.secretFile) to check the injector events it receives.');
   const { KubernetesClusterObjects } = await import('../orchestrator/kubernetes-cluster-objects.js');
-  const events = stores.injectionEvents();
+  const events = stores.orchestratorInbox();
   const deps: OrchestratorDependencies = {
     cluster: new KubernetesClusterObjects({ kubeConfig: await kubeConfigOf(config), requestTimeoutMs: durationToMs(config.kubernetes?.requestTimeout ?? '30s') }),
     tacker: async () => {
@@ -98,7 +98,7 @@ export async function orchestratorParts(config: Config, stores: OpenedStores, ta
 
 export interface OrchestratorWiring {
   service: OrchestratorService;
-  events: InjectionEventStore;
+  events: OrchestratorInbox;
   eventSecret: Buffer;
 }
 

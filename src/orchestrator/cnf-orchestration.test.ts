@@ -6,7 +6,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
 import { instantiateVnfRequest } from '../tacker/tacker-vnf-lifecycle.js';
 import type { ClusterObjects } from './cluster-objects.js';
-import type { InjectionEventStore } from './injection-event-store.js';
+import type { OrchestratorInbox } from './orchestrator-inbox.js';
 import { OrchestratorService } from './orchestrator-service.js';
 import { parseServiceDescriptor, type ServiceDescriptor, type ServiceDescriptorInput, type TackerMicroservice } from './service-descriptor.js';
 import { convergeVnf, type VnfConvergenceContext } from './vnf-convergence.js';
@@ -109,7 +109,7 @@ function orchestrator(tacker: FakeTacker): OrchestratorService {
   return new OrchestratorService({
     runner: unreachable<JobRunner>('the job runner'),
     store: unreachable<JobStore>('the job store'),
-    events: unreachable<InjectionEventStore>('the event store'),
+    events: unreachable<OrchestratorInbox>('the event store'),
     cluster: EMPTY_CLUSTER,
     tacker: () => Promise.resolve(tacker),
   });

@@ -5,7 +5,7 @@ import type { JobRunner } from '../jobs/job-runner.js';
 import type { ClusterObjects } from './cluster-objects.js';
 import { formatPlan, planChanges, type DeploymentPlan } from './deployment-plan.js';
 import { desiredObjects } from './desired-objects.js';
-import type { InjectionEventStore } from './injection-event-store.js';
+import type { OrchestratorInbox } from './orchestrator-inbox.js';
 import { objectKey, type KubeObject } from './kube-object.js';
 import { liveObjects, serviceSubject } from './orchestrator-steps.js';
 import { vnfInstanceNameOf, parseServiceDescriptor, tackerMicroservicesOf, vmMicroservicesOf, type ServiceDescriptor, type VmMicroservice } from './service-descriptor.js';
@@ -17,7 +17,7 @@ export interface OrchestratorServiceOptions {
   store: JobStore;
   cluster: ClusterObjects;
   tacker: () => Promise<VnfLifecycle>;
-  events: InjectionEventStore;
+  events: OrchestratorInbox;
   trustDomain?: string | undefined;
   /** The injector's newest job for a server, for status. */
   injectionJob?(serverId: string): Promise<{ id: string; state: JobState; step?: string } | undefined>;
@@ -168,7 +168,7 @@ export class OrchestratorService {
     const vnfInstanceName = vnfInstanceNameOf(descriptor, microservice);
     const instance = await findVnfInstance(tacker, vnfInstanceName);
     const servers = instance === undefined ? [] : serversOf(instance, microservice);
-    const events = await this.options.events.latestBySubject(servers);
+    const events = await this.options.events.latestInjectionEvents(servers);
     const workloads = await Promise.all(
       servers.map(async (serverId) => {
         const event = events.get(serverId);

@@ -7,7 +7,7 @@ import { MANAGED_BY, MANAGED_BY_LABEL, SERVER_ID_LABEL, VNF_INSTANCE_ID_LABEL } 
 import type { ClusterObjects, KubeKind } from './cluster-objects.js';
 import { planChanges } from './deployment-plan.js';
 import { desiredObjects, SERVICE_LABEL } from './desired-objects.js';
-import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
+import type { OrchestratorInbox, ReceivedInjectionEvent } from './orchestrator-inbox.js';
 import { objectKey, type KubeObject } from './kube-object.js';
 import { parseServiceDescriptor, tackerMicroservicesOf, type ServiceDescriptor } from './service-descriptor.js';
 import { convergeVnf, removeVnf, type DeployedVnf, type VnfConvergenceContext, type VnfLifecycle } from './vnf-convergence.js';
@@ -44,7 +44,7 @@ export interface OrchestratorTiming {
 export interface OrchestratorDependencies {
   cluster: ClusterObjects;
   tacker: () => Promise<VnfLifecycle>;
-  events: InjectionEventStore;
+  events: OrchestratorInbox;
   /** Runs a failed injection again (a re-run deployment after the operator fixed the cause); true when it started a new job. */
   reinject(failedJobId: string, idempotencyKey: string): Promise<boolean>;
   /**
@@ -211,7 +211,7 @@ function injectionStep(policy: StepPolicy, deps: OrchestratorDependencies): Step
   return step('injection', policy, async (context) => {
     const descriptor = descriptorOf(context);
     const vnfs = deployedVnfsOf(context);
-    const events = await deps.events.latestBySubject(vnfs.flatMap((vnf) => vnf.serverIds));
+    const events = await deps.events.latestInjectionEvents(vnfs.flatMap((vnf) => vnf.serverIds));
     const waits: string[] = [];
     for (const vnf of vnfs) waits.push(...(await injectionWaits(context, deps, vnf, events)), ...(await staleEntries(deps, descriptor, vnf, context.signal)));
     if (waits.some((wait) => wait.endsWith(NO_INJECTION_YET))) await reconcileIfOverdue(context, deps);

@@ -16,7 +16,7 @@ import { JobRunner } from '../../src/jobs/job-runner.js';
 import type { JobStore } from '../../src/jobs/job-store.js';
 import type { Logger } from '../../src/log.js';
 import type { ClusterObjects } from '../../src/orchestrator/cluster-objects.js';
-import { SqliteInjectionEventStore } from '../../src/orchestrator/sqlite-injection-event-store.js';
+import { SqliteOrchestratorInbox } from '../../src/orchestrator/sqlite-orchestrator-inbox.js';
 import { OrchestratorService } from '../../src/orchestrator/orchestrator-service.js';
 import type { VnfLifecycle } from '../../src/orchestrator/vnf-convergence.js';
 import { createTestLogger } from './run-log.js';
@@ -69,7 +69,7 @@ export async function startFullApp(options: { http?: Record<string, unknown>; lo
   const runner = new JobRunner({ store, steps: { 'lcm-event': createLcmEventSteps(tackerDeps) }, clock: systemClock, logger, concurrency: 1, stopGraceMs: 0 });
   const injections = new InjectionService({ runner, store });
   const plugin = new TackerPlugin({ runner, store, deps: tackerDeps });
-  const events = SqliteInjectionEventStore.open(':memory:');
+  const events = SqliteOrchestratorInbox.open(':memory:');
   const orchestrator = new OrchestratorService({ runner, store, cluster: unreachable<ClusterObjects>('Kubernetes'), tacker: () => Promise.resolve(unreachable<VnfLifecycle>('Tacker')), events });
   const credentials = new InMemoryMeshCredentials({ meshConfig: { trustDomain: 'cluster.local', defaultConfig: { discoveryAddress: 'istiod.istio-system.svc:15012' } } });
   const tokens: ApiToken[] = [

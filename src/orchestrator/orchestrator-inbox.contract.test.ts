@@ -4,13 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { acquirePostgresCluster, freshDatabaseUrl, openTestDatabase, releasePostgresCluster } from '../../test/support/postgres/postgres-test-database.js';
 import type { PostgresDatabase } from '../jobs/postgres-database.js';
-import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
-import { SqliteInjectionEventStore } from './sqlite-injection-event-store.js';
-import { PostgresInjectionEventStore } from './postgres-injection-event-store.js';
+import type { OrchestratorInbox, ReceivedInjectionEvent } from './orchestrator-inbox.js';
+import { SqliteOrchestratorInbox } from './sqlite-orchestrator-inbox.js';
+import { PostgresOrchestratorInbox } from './postgres-orchestrator-inbox.js';
 
 interface InboxFactory {
   name: string;
-  open(): Promise<InjectionEventStore>;
+  open(): Promise<OrchestratorInbox>;
   cleanUp(): Promise<void>;
 }
 
@@ -19,11 +19,11 @@ let database: PostgresDatabase | undefined;
 
 const FACTORIES: InboxFactory[] = [
   {
-    name: 'SqliteInjectionEventStore',
+    name: 'SqliteOrchestratorInbox',
     open: () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'vmsi-inbox-'));
       dirs.push(dir);
-      return Promise.resolve(SqliteInjectionEventStore.open(path.join(dir, 'orchestrator.sqlite')));
+      return Promise.resolve(SqliteOrchestratorInbox.open(path.join(dir, 'orchestrator.sqlite')));
     },
     cleanUp: () => {
       for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -31,10 +31,10 @@ const FACTORIES: InboxFactory[] = [
     },
   },
   {
-    name: 'PostgresInjectionEventStore',
+    name: 'PostgresOrchestratorInbox',
     open: async () => {
       database = await openTestDatabase(await freshDatabaseUrl(await acquirePostgresCluster(), 'inbox'));
-      return new PostgresInjectionEventStore(database);
+      return new PostgresOrchestratorInbox(database);
     },
     cleanUp: async () => {
       await database?.close();
@@ -49,9 +49,9 @@ function event(id: string, subject: string, time: number, outcome: ReceivedInjec
 }
 
 for (const factory of FACTORIES) {
-  describe(`InjectionEventStore contract: ${factory.name}`, function () {
+  describe(`OrchestratorInbox contract: ${factory.name}`, function () {
     this.timeout(60_000);
-    let inbox: InjectionEventStore;
+    let inbox: OrchestratorInbox;
 
     beforeEach(async function () {
       inbox = await factory.open();
@@ -63,16 +63,16 @@ for (const factory of FACTORIES) {
     });
 
     it('records an event once: a redelivery with the same source and id is ignored', async function () {
-      expect(await inbox.record(event('e1', 'vm-a', 100))).to.equal(true);
-      expect(await inbox.record({ ...event('e1', 'vm-a', 100), outcome: 'failed' })).to.equal(false);
-      expect(await inbox.record({ ...event('e1', 'vm-a', 100), source: '/other-injector' })).to.equal(true);
+      expect(await inbox.recordInjectionEvent(event('e1', 'vm-a', 100))).to.equal(true);
+      expect(await inbox.recordInjectionEvent({ ...event('e1', 'vm-a', 100), outcome: 'failed' })).to.equal(false);
+      expect(await inbox.recordInjectionEvent({ ...event('e1', 'vm-a', 100), source: '/other-injector' })).to.equal(true);
     });
 
     it("gives the newest event per subject by the injector's time, whatever the arrival order", async function () {
-      await inbox.record(event('late', 'vm-a', 300, 'failed'));
-      await inbox.record(event('early', 'vm-a', 100));
-      await inbox.record(event('b1', 'vm-b', 50, 'removed'));
-      const latest = await inbox.latestBySubject(['vm-a', 'vm-b', 'vm-none']);
+      await inbox.recordInjectionEvent(event('late', 'vm-a', 300, 'failed'));
+      await inbox.recordInjectionEvent(event('early', 'vm-a', 100));
+      await inbox.recordInjectionEvent(event('b1', 'vm-b', 50, 'removed'));
+      const latest = await inbox.latestInjectionEvents(['vm-a', 'vm-b', 'vm-none']);
       expect([...latest.keys()].sort()).to.deep.equal(['vm-a', 'vm-b']);
       expect(latest.get('vm-a')).to.deep.equal(event('late', 'vm-a', 300, 'failed'));
       expect(latest.get('vm-b')?.outcome).to.equal('removed');

@@ -57,10 +57,10 @@ export function parseInjectionEvent(body: unknown, receivedAt: number): Received
 
 export type { InjectionEvent };
 
-export interface InjectionEventStore {
+export interface OrchestratorInbox {
   /** false when (source, id) was already stored: CloudEvents redeliveries are ignored. */
-  record(event: ReceivedInjectionEvent): Promise<boolean>;
+  recordInjectionEvent(event: ReceivedInjectionEvent): Promise<boolean>;
   /** The newest event (by the injector's time) for each subject that has one. */
-  latestBySubject(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>>;
+  latestInjectionEvents(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>>;
   close(): Promise<void>;
 }

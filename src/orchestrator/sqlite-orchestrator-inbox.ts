@@ -1,15 +1,15 @@
 import { DatabaseSync } from 'node:sqlite';
-import type { InjectionEventStore, ReceivedInjectionEvent } from './injection-event-store.js';
+import type { OrchestratorInbox, ReceivedInjectionEvent } from './orchestrator-inbox.js';
 
 interface EventRow {
   body: string;
 }
 
 /** Events in their own SQLite file (WAL): the inbox outlives restarts, so a deployment resumed after a crash still knows which VMs are done. */
-export class SqliteInjectionEventStore implements InjectionEventStore {
+export class SqliteOrchestratorInbox implements OrchestratorInbox {
   private constructor(private readonly db: DatabaseSync) {}
 
-  static open(path: string): SqliteInjectionEventStore {
+  static open(path: string): SqliteOrchestratorInbox {
     const db = new DatabaseSync(path);
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
     db.exec(`CREATE TABLE IF NOT EXISTS injection_events (
@@ -21,17 +21,17 @@ export class SqliteInjectionEventStore implements InjectionEventStore {
       PRIMARY KEY (source, id)
     );
     CREATE INDEX IF NOT EXISTS injection_events_subject ON injection_events (subject, time);`);
-    return new SqliteInjectionEventStore(db);
+    return new SqliteOrchestratorInbox(db);
   }
 
-  record(event: ReceivedInjectionEvent): Promise<boolean> {
+  recordInjectionEvent(event: ReceivedInjectionEvent): Promise<boolean> {
     const result = this.db
       .prepare('INSERT OR IGNORE INTO injection_events (source, id, subject, time, body) VALUES (?, ?, ?, ?, ?)')
       .run(event.source, event.id, event.subject, event.time, JSON.stringify(event));
     return Promise.resolve(Number(result.changes) > 0);
   }
 
-  latestBySubject(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>> {
+  latestInjectionEvents(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>> {
     const latest = new Map<string, ReceivedInjectionEvent>();
     const statement = this.db.prepare('SELECT body FROM injection_events WHERE subject = ? ORDER BY time DESC, rowid DESC LIMIT 1');
     for (const subject of subjects) {
