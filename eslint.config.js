@@ -11,7 +11,7 @@ const CORE = ['src/injection/**/*.ts', 'src/orchestrator/**/*.ts', 'src/jobs/**/
 const ADAPTERS_IN_CORE_FOLDERS = [
   'src/jobs/sqlite-job-store.ts',
   'src/orchestrator/kubernetes-cluster-objects.ts',
-  'src/orchestrator/sqlite-injection-event-store.ts',
+  'src/orchestrator/sqlite-orchestrator-inbox.ts',
   'src/mesh/file-mesh-registry.ts',
   'src/mesh/file-mesh-credentials.ts',
 ];
@@ -33,7 +33,7 @@ const ADAPTER_MODULES = [
   '**/tacker/subscription*',
   '**/jobs/sqlite-job-store.js',
   '**/orchestrator/kubernetes-cluster-objects.js',
-  '**/orchestrator/sqlite-injection-event-store.js',
+  '**/orchestrator/sqlite-orchestrator-inbox.js',
 ];
 const TRANSPORT_PACKAGES = ['express', 'ssh2', '@kubernetes/client-node', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'node:sqlite', 'node:http', 'node:https'];
 

@@ -128,11 +128,15 @@ async function runScript(session: VmSession, remoteDir: string, mode: ScriptComm
   const exit = await session.exec(['bash', `${remoteDir}/${INSTALL_SCRIPT_NAME}`, mode, remoteDir], { sudo: options.sudo ?? true, timeoutMs: options.timeoutMs, onLine });
   const result = parseResultLine(resultLine);
   if (exit.exitCode === 0 && result !== undefined && result.status !== 'failed') return result;
-  const reason = result?.reason || stderr.last() || 'the script reported no result';
+  throw scriptFailure(mode, exit, result, stderr.last());
+}
+
+function scriptFailure(mode: ScriptCommand, exit: { exitCode: number; signal?: string }, result: InstallResult | undefined, lastStderr: string): AppError {
+  const reason = result?.reason || lastStderr || 'the script reported no result';
   const interrupted = exit.exitCode === SCRIPT_INTERRUPTED_EXIT_CODE || exit.signal !== undefined;
   // A VM shutting down (or a dropped session's SIGHUP) stops the script, which then rolls back:
   // the same install can simply run again once the VM is back.
-  throw new AppError('REMOTE_COMMAND_FAILED', `The install script ${interrupted ? 'was interrupted' : 'failed'}: ${reason}`, {
+  return new AppError('REMOTE_COMMAND_FAILED', `The install script ${interrupted ? 'was interrupted' : 'failed'}: ${reason}`, {
     retryable: interrupted,
     details: { step: mode, exitCode: exit.exitCode, status: result?.status, reason, ...(interrupted ? { interrupted } : {}) },
   });
