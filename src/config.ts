@@ -72,6 +72,7 @@ const rateLimitSchema = z
 const DEFAULT_BODY_LIMITS: Record<string, number> = {
   '/v1/tacker/notifications': 1024 * 1024,
   '/v1/orchestrator/events': 64 * 1024,
+  '/v1/orchestrator/tacker/notifications': 1024 * 1024,
   '/v1/render': 256 * 1024,
   '/v1/injections': 256 * 1024,
   '/v1/removals': 256 * 1024,
@@ -151,7 +152,18 @@ const orchestratorSchema = z
       .optional()
       .describe("HMAC secret the injector signs its events with; defaults to notify.webhook.secretFile (the injector and the orchestrator in one service)."),
     trustDomain: z.string().min(1).optional().describe('Trust domain for AuthorizationPolicy principals; default cluster.local.'),
-    pollInterval: durationSchema.default('2s').describe("Between two reads of a Tacker operation."),
+    pollInterval: durationSchema.default('2s').describe("Between two looks at a running Tacker operation: at Tacker's API, or, while subscribed, at the inbox of its notifications."),
+    tackerNotifications: z
+      .object({
+        subscribe: z
+          .boolean()
+          .default(true)
+          .describe("Subscribe to Tacker v2's results of the operations the orchestrator runs, with the callback at tacker.callbackBaseUrl + /v1/orchestrator/tacker/notifications; without callbackBaseUrl, or when false, operations are polled."),
+        apiReadInterval: durationSchema.default('30s').describe("While subscribed: between two reads of a running operation from Tacker's API, which make up for a notification that never came."),
+      })
+      .strict()
+      .default({ subscribe: true, apiReadInterval: '30s' })
+      .describe("Tacker's LCM operation notifications for the VNFs and CNFs the orchestrator creates (docs/orchestrator.md)."),
     operationTimeout: durationSchema.default('15m').describe('Bounds one Tacker operation (instantiate, scale, terminate).'),
     injectionTimeout: durationSchema.default('30m').describe('How long a deployment waits for its VMs to join (or leave) the mesh.'),
     readyTimeout: durationSchema.default('10m').describe('How long a deployment waits for its containers to be ready.'),

@@ -5,7 +5,7 @@ import { startHttpServer } from './api/http-server.js';
 import type { OrchestratorParts, OrchestratorWiring } from './composition/orchestrator-capability.js';
 import type { TackerWiring } from './composition/tacker-plugin-capability.js';
 import type { TackerPlugin } from './injection/tacker-plugin.js';
-import { kubeConfigOf, notReady, openstackClients, optional, readHmacSecret, readSecretFile, type LateParts } from './composition/wiring-parts.js';
+import { kubeConfigOf, notReady, openstackClients, optional, readHmacSecret, type LateParts } from './composition/wiring-parts.js';
 import { dataDirWritable } from './api/health-router.js';
 import { createServiceMetrics, type ServiceMetrics } from './api/metrics.js';
 import { resolveDataPath, type Config } from './config.js';
@@ -38,7 +38,6 @@ import type { TackerApiVersion } from './injection/lcm-event-steps.js';
 import type { JobStore } from './jobs/job-store.js';
 import type { StepDefinitions } from './jobs/step-definition.js';
 import type { TackerClient } from './tacker/tacker-client.js';
-import type { CallbackAuthentication } from './tacker/subscription-request.js';
 
 export interface RunningService {
   url: string;
@@ -105,7 +104,7 @@ interface Engine {
   close(): Promise<void>;
 }
 
-type CapabilityRoutes = Pick<AppDependencies, 'tackerCallbacks' | 'tackerMgmt' | 'orchestrator' | 'orchestratorEvents'>;
+type CapabilityRoutes = Pick<AppDependencies, 'tackerCallbacks' | 'tackerMgmt' | 'orchestrator' | 'orchestratorEvents' | 'orchestratorTackerCallbacks'>;
 
 /**
  * The composition table. The core capability (VM injection: render, SSH delivery, mesh registry,
@@ -187,7 +186,7 @@ async function loadCapabilities(config: Config, logger: Logger, stores: OpenedSt
     if (late.service === undefined) throw notReady('injection service');
     return late.service;
   });
-  const orchestratorParts = await orchestrator?.orchestratorParts(config, stores, tackerWiring, late);
+  const orchestratorParts = await orchestrator?.orchestratorParts(config, stores, tackerWiring, { late, logger });
   return { ...optional('tacker', tacker), ...optional('orchestrator', orchestrator), ...optional('tackerWiring', tackerWiring), ...optional('orchestratorParts', orchestratorParts) };
 }
 
@@ -197,7 +196,7 @@ function capabilitySteps(loaded: LoadedCapabilities): StepDefinitions {
 
 async function capabilityRoutes(loaded: LoadedCapabilities, running: { config: Config; logger: Logger; plugin: TackerPlugin | undefined; orchestrator: OrchestratorWiring | undefined }): Promise<CapabilityRoutes> {
   const tackerRoutes = loaded.tacker === undefined ? {} : await loaded.tacker.tackerRouters(running.config, running.logger, running.plugin);
-  const orchestratorRoutes = running.orchestrator === undefined ? {} : (loaded.orchestrator?.orchestratorRoutes(running.orchestrator, running.config, running.logger) ?? {});
+  const orchestratorRoutes = running.orchestrator === undefined ? {} : ((await loaded.orchestrator?.orchestratorRoutes(running.orchestrator, running.config, running.logger)) ?? {});
   return { ...tackerRoutes, ...orchestratorRoutes };
 }
 
@@ -247,17 +246,6 @@ function startRenewal(config: Config, logger: Logger, stores: OpenedStores, serv
   });
   renewal.start();
   return renewal;
-}
-
-/** What Tacker must send when it calls back, as the subscription states it (secrets read from their files). */
-export async function subscriptionAuthentication(config: Config, apiVersion: TackerApiVersion): Promise<CallbackAuthentication> {
-  const tacker = config.tacker;
-  if (tacker === undefined) throw new AppError('INVALID_CONFIG', 'The config has no tacker section.');
-  const auth = tacker.callbackAuthByApi[apiVersion] ?? tacker.callbackAuth;
-  if (auth.kind === 'none') return { type: 'none' };
-  if (auth.kind === 'basic') return { type: 'basic', username: auth.username, password: await readSecretFile(auth.passwordFile, 'Callback password') };
-  if (tacker.oauth2 === undefined) throw new AppError('INVALID_CONFIG', 'OAuth2 callbacks need tacker.oauth2 (token endpoint and client credentials for Tacker).');
-  return { type: 'oauth2', clientId: tacker.oauth2.clientId, clientSecret: await readSecretFile(tacker.oauth2.clientSecretFile, 'OAuth2 client secret'), tokenEndpoint: tacker.oauth2.tokenEndpoint };
 }
 
 /** The SDK is imported only when configured: with tracing off, the @opentelemetry/api calls stay no-ops. */

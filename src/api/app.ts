@@ -28,6 +28,8 @@ export interface AppDependencies {
   /** The orchestrator's API (bearer) and its event inbox (authenticated by the injector's signature). */
   orchestrator?: Router;
   orchestratorEvents?: Router;
+  /** Where the orchestrator's Tacker subscription calls back, authenticated as Tacker's callbacks are. */
+  orchestratorTackerCallbacks?: Router;
   apiTokens: ApiToken[];
   readinessChecks: ReadinessCheck[];
 }
@@ -77,6 +79,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(uiRouter());
   if (deps.tackerCallbacks !== undefined) app.use(deps.tackerCallbacks);
   if (deps.orchestratorEvents !== undefined) app.use(deps.orchestratorEvents);
+  if (deps.orchestratorTackerCallbacks !== undefined) app.use(deps.orchestratorTackerCallbacks);
   app.use(
     authenticateBearer(deps.apiTokens, new Set(config.http.auth.anonymousPaths), config.http.auth.mode),
   );

@@ -270,6 +270,26 @@ function orchestratorPaths(): ZodOpenApiPathsObject {
   };
 }
 
+/** Where the orchestrator's own Tacker v2 subscription calls back (orchestrator.tackerNotifications). */
+function orchestratorTackerCallbackPaths(): ZodOpenApiPathsObject {
+  const security: Array<Record<string, string[]>> = [{ tackerBasic: [] }, { tackerOAuth2: [] }];
+  return {
+    '/v1/orchestrator/tacker/notifications': {
+      get: { operationId: 'testOrchestratorTackerCallback', tags: ['orchestrator'], summary: "Tacker's test of the orchestrator's callback URI", security, responses: { 204: { description: 'The callback is reachable.' }, ...problems([401]) } },
+      post: {
+        operationId: 'notifyOrchestratorTacker',
+        tags: ['orchestrator'],
+        summary: 'A SOL 003 v2 notification for an operation the orchestrator runs',
+        description:
+          'Authenticated as the v2 Tacker callback is (`tacker.callbackAuthByApi.v2` or `tacker.callbackAuth`). A result (COMPLETED, FAILED_TEMP, FAILED, ROLLED_BACK) is stored before the 204 and wakes the deployment waiting on it; other notifications are acknowledged and dropped.',
+        security,
+        requestBody: { required: true, content: { 'application/json': { schema: tackerNotification } } },
+        responses: { 204: { description: 'Stored, a known duplicate, or not a result.' }, ...problems([400, 401, 413]) },
+      },
+    },
+  };
+}
+
 /** The same file from src/api and dist/api: the version operators see is the one they installed. */
 function packageVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
@@ -301,6 +321,7 @@ export function createOpenApiDocument(features: OpenApiFeatures): Record<string,
       ...(features.injections ? injectionPaths() : {}),
       ...tackerPaths(features.tackerApiVersions),
       ...(features.orchestrator ? orchestratorPaths() : {}),
+      ...(features.orchestrator && features.tackerApiVersions.length > 0 ? orchestratorTackerCallbackPaths() : {}),
     },
   }) as unknown as Record<string, unknown>;
 }

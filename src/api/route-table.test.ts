@@ -40,6 +40,8 @@ const ROUTES: Record<string, Guard> = {
   'GET /v1/tacker/notifications/v2': { kind: 'tacker-callback' },
   'POST /v1/tacker/notifications/v2': { kind: 'tacker-callback' },
   'POST /v1/orchestrator/events': { kind: 'event-signature' },
+  'GET /v1/orchestrator/tacker/notifications': { kind: 'tacker-callback' },
+  'POST /v1/orchestrator/tacker/notifications': { kind: 'tacker-callback' },
 };
 
 function concretePath(pattern: string): string {

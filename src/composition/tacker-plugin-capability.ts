@@ -1,10 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import type { JsonWebKey } from 'node:crypto';
 import type { Router } from 'express';
-import type { CallbackAuthenticator } from '../api/callback-auth.js';
 import { tackerCallbackRouter, tackerMgmtRouter } from '../api/tacker-router.js';
 import { systemClock } from '../clock.js';
-import type { CallbackAuthConfig, Config } from '../config.js';
+import type { Config } from '../config.js';
 import { durationToMs } from '../duration.js';
 import type { InjectionSpec } from '../injection-spec.js';
 import type { InjectionService } from '../injection/injection-service.js';
@@ -15,28 +12,14 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { StepDefinition } from '../jobs/step-definition.js';
 import type { Logger } from '../log.js';
 import { TackerClient } from '../tacker/tacker-client.js';
-import { openstackClients, readSecretFile } from './wiring-parts.js';
+import { callbackAuthenticator } from './tacker-callback-credentials.js';
+import { openstackClients } from './wiring-parts.js';
 
 /**
  * Capability: the Tacker plugin (config `tacker` + `openstack`). Needs the job store and the
  * injection service; adds the `lcm-event` job steps and the Tacker callback and mgmt routes.
  * Loaded by main.ts only when the config enables it.
  */
-
-async function callbackAuthenticator(auth: CallbackAuthConfig): Promise<CallbackAuthenticator> {
-  switch (auth.kind) {
-    case 'none':
-      return { kind: 'none' };
-    case 'basic':
-      return { kind: 'basic', username: auth.username, password: await readSecretFile(auth.passwordFile, 'Callback password') };
-    case 'oauth2-introspection':
-      return { kind: 'oauth2-introspection', introspectionUrl: auth.introspectionUrl, clientId: auth.clientId, clientSecret: await readSecretFile(auth.clientSecretFile, 'Introspection client secret') };
-    case 'oauth2-jwks': {
-      const jwks = JSON.parse(await readFile(auth.jwksFile, 'utf8')) as { keys?: JsonWebKey[] };
-      return { kind: 'oauth2-jwks', keys: jwks.keys ?? [], ...(auth.issuer === undefined ? {} : { issuer: auth.issuer }), ...(auth.audience === undefined ? {} : { audience: auth.audience }) };
-    }
-  }
-}
 
 /** A succeeded lcm-event of the VNF that carried meshSidecar: Scale and Heal requests do not repeat it. */
 async function earlierMeshParameters(store: JobStore, vnfInstanceId: string): Promise<unknown> {
@@ -102,8 +85,8 @@ export async function tackerWiring(config: Config, logger: Logger, store: JobSto
 export async function tackerRouters(config: Config, logger: Logger, plugin: TackerPlugin | undefined): Promise<{ tackerCallbacks?: Router; tackerMgmt?: Router }> {
   if (plugin === undefined || config.tacker === undefined) return {};
   const byApi = {
-    v1: await callbackAuthenticator(config.tacker.callbackAuthByApi.v1 ?? config.tacker.callbackAuth),
-    v2: await callbackAuthenticator(config.tacker.callbackAuthByApi.v2 ?? config.tacker.callbackAuth),
+    v1: await callbackAuthenticator(config, 'v1'),
+    v2: await callbackAuthenticator(config, 'v2'),
   };
   return {
     tackerCallbacks: tackerCallbackRouter({ plugin, apiVersions: config.tacker.apiVersions, auth: (apiVersion) => byApi[apiVersion], http: config.http, logger }),

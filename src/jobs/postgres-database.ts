@@ -60,6 +60,16 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (source, id)
    );
    CREATE INDEX injection_events_subject ON injection_events (subject, time DESC, seq DESC);`,
+  `CREATE TABLE operation_events (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY,
+     vnf_lcm_op_occ_id TEXT NOT NULL,
+     operation_state TEXT NOT NULL,
+     time BIGINT NOT NULL,
+     received_at BIGINT NOT NULL,
+     body JSON NOT NULL,
+     PRIMARY KEY (vnf_lcm_op_occ_id, operation_state)
+   );
+   CREATE INDEX operation_events_received ON operation_events (received_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -10,7 +10,7 @@ import type { OrchestratorInbox } from './orchestrator-inbox.js';
 import { OrchestratorService } from './orchestrator-service.js';
 import { parseServiceDescriptor, type ServiceDescriptor, type ServiceDescriptorInput, type TackerMicroservice } from './service-descriptor.js';
 import { convergeVnf, type VnfConvergenceContext } from './vnf-convergence.js';
-import type { AcceptedOperation, VnfLifecycle } from './vnf-lifecycle-port.js';
+import type { AcceptedOperation, OperationEnd, VnfLifecycle } from './vnf-lifecycle-port.js';
 
 function descriptor(replicas: number): ServiceDescriptor {
   const input: ServiceDescriptorInput = {
@@ -81,8 +81,8 @@ class FakeTacker implements VnfLifecycle {
     return Promise.reject(new Error('not part of this test'));
   }
 
-  waitForOperation(): Promise<void> {
-    return Promise.resolve();
+  waitForOperation(): Promise<OperationEnd> {
+    return Promise.resolve({ notified: false });
   }
 
   private instance(id: string): NormalizedVnfInstance {

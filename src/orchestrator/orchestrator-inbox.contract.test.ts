@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { acquirePostgresCluster, freshDatabaseUrl, openTestDatabase, releasePostgresCluster } from '../../test/support/postgres/postgres-test-database.js';
 import type { PostgresDatabase } from '../jobs/postgres-database.js';
-import type { OrchestratorInbox, ReceivedInjectionEvent } from './orchestrator-inbox.js';
+import { OPERATION_EVENT_RETENTION_MS, type OrchestratorInbox, type ReceivedInjectionEvent, type ReceivedOperationEvent } from './orchestrator-inbox.js';
 import { SqliteOrchestratorInbox } from './sqlite-orchestrator-inbox.js';
 import { PostgresOrchestratorInbox } from './postgres-orchestrator-inbox.js';
 
@@ -48,6 +48,10 @@ function event(id: string, subject: string, time: number, outcome: ReceivedInjec
   return { source: '/vm-sidecar-injector', id, outcome, subject, jobId: `job-${id}`, vmName: subject, address: '198.51.100.20', time, receivedAt: time + 5 };
 }
 
+function result(vnfLcmOpOccId: string, operationState: ReceivedOperationEvent['operationState'], time: number, receivedAt = time + 5): ReceivedOperationEvent {
+  return { vnfLcmOpOccId, vnfInstanceId: 'vnf-1', operation: 'INSTANTIATE', operationState, time, receivedAt };
+}
+
 for (const factory of FACTORIES) {
   describe(`OrchestratorInbox contract: ${factory.name}`, function () {
     this.timeout(60_000);
@@ -76,6 +80,24 @@ for (const factory of FACTORIES) {
       expect([...latest.keys()].sort()).to.deep.equal(['vm-a', 'vm-b']);
       expect(latest.get('vm-a')).to.deep.equal(event('late', 'vm-a', 300, 'failed'));
       expect(latest.get('vm-b')?.outcome).to.equal('removed');
+    });
+
+    it("records an operation's result once per state and gives the newest by Tacker's time", async function () {
+      expect(await inbox.latestOperationEvent('occ-1')).to.equal(undefined);
+      expect(await inbox.recordOperationEvent(result('occ-1', 'FAILED_TEMP', 1_000))).to.equal(true);
+      expect(await inbox.recordOperationEvent(result('occ-1', 'FAILED_TEMP', 1_000))).to.equal(false);
+      // Retried by an operator after FAILED_TEMP, the same occurrence completes later.
+      expect(await inbox.recordOperationEvent(result('occ-1', 'COMPLETED', 2_000))).to.equal(true);
+      await inbox.recordOperationEvent(result('occ-2', 'FAILED', 1_500));
+      expect(await inbox.latestOperationEvent('occ-1')).to.deep.equal(result('occ-1', 'COMPLETED', 2_000));
+      expect((await inbox.latestOperationEvent('occ-2'))?.operationState).to.equal('FAILED');
+    });
+
+    it('drops operation results past their retention when it records a new one', async function () {
+      await inbox.recordOperationEvent(result('old', 'COMPLETED', 1_000, 1_000));
+      await inbox.recordOperationEvent(result('new', 'COMPLETED', 1_000 + OPERATION_EVENT_RETENTION_MS + 1, 1_000 + OPERATION_EVENT_RETENTION_MS + 1));
+      expect(await inbox.latestOperationEvent('old')).to.equal(undefined);
+      expect(await inbox.latestOperationEvent('new')).to.not.equal(undefined);
     });
   });
 }

@@ -57,10 +57,43 @@ export function parseInjectionEvent(body: unknown, receivedAt: number): Received
 
 export type { InjectionEvent };
 
+/** The result states of an LCM operation occurrence the orchestrator waits for (its subscription asks for these only). */
+export const OPERATION_RESULT_STATES = ['COMPLETED', 'FAILED_TEMP', 'FAILED', 'ROLLED_BACK'] as const;
+export type OperationResultState = (typeof OPERATION_RESULT_STATES)[number];
+
+/**
+ * What the orchestrator keeps of one Tacker VnfLcmOperationOccurrenceNotification: which operation
+ * reached which result. The notification only wakes the waiting deployment; what the operation did
+ * (its error, the VNF's new VMs or pods) is read from Tacker's API, never taken from the body.
+ */
+export interface ReceivedOperationEvent {
+  vnfLcmOpOccId: string;
+  vnfInstanceId: string;
+  operation: string;
+  operationState: OperationResultState;
+  /** Tacker's timeStamp, epoch ms: an occurrence retried after FAILED_TEMP has a newer result. */
+  time: number;
+  receivedAt: number;
+}
+
+/** How long operation results are kept: far beyond any operation timeout, short enough that the table stays small. */
+export const OPERATION_EVENT_RETENTION_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The orchestrator's inbox: the injector's CloudEvents and Tacker's operation results, stored
+ * before the 204 so a deployment resumed after a crash, or running on another replica, sees them.
+ */
 export interface OrchestratorInbox {
   /** false when (source, id) was already stored: CloudEvents redeliveries are ignored. */
   recordInjectionEvent(event: ReceivedInjectionEvent): Promise<boolean>;
   /** The newest event (by the injector's time) for each subject that has one. */
   latestInjectionEvents(subjects: readonly string[]): Promise<Map<string, ReceivedInjectionEvent>>;
+  /**
+   * false when this occurrence's result in this state was already stored (a second subscription,
+   * or two replicas racing). Results older than OPERATION_EVENT_RETENTION_MS are dropped on the way.
+   */
+  recordOperationEvent(event: ReceivedOperationEvent): Promise<boolean>;
+  /** The newest result Tacker notified for the occurrence, by Tacker's time. */
+  latestOperationEvent(vnfLcmOpOccId: string): Promise<ReceivedOperationEvent | undefined>;
   close(): Promise<void>;
 }

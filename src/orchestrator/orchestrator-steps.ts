@@ -11,6 +11,7 @@ import type { OrchestratorInbox, ReceivedInjectionEvent } from './orchestrator-i
 import { objectKey, type KubeObject } from './kube-object.js';
 import { parseServiceDescriptor, tackerMicroservicesOf, type ServiceDescriptor } from './service-descriptor.js';
 import { convergeVnf, removeVnf, type DeployedVnf, type VnfConvergenceContext, type VnfLifecycle } from './vnf-convergence.js';
+import type { OperationNotifications } from './vnf-lifecycle-port.js';
 
 /** Every kind the orchestrator writes, as the cluster serves it; the order is the apply order. */
 export const ORCHESTRATED_KINDS: readonly KubeKind[] = [
@@ -52,6 +53,11 @@ export interface OrchestratorDependencies {
    * Tacker v2 sends a notification once, so one that arrived while this service was down is lost.
    */
   reconcileTacker?(sinceIso: string): Promise<void>;
+  /**
+   * Tacker's operation results as the orchestrator's own subscription delivers them; undefined
+   * when it has none (not configured, or Tacker refused it for now): operations are then polled.
+   */
+  operationNotifications?(): Promise<OperationNotifications | undefined>;
   /** What the injector is doing for a server right now, for progress messages; undefined when it knows nothing. */
   injectionProgress?(serverId: string): Promise<string | undefined>;
   clock: Clock;
@@ -124,13 +130,16 @@ async function deleteStale(context: StepContext, deps: OrchestratorDependencies,
   return stale.map((object) => objectKey(object));
 }
 
-function convergenceContext(context: StepContext, deps: OrchestratorDependencies, tacker: VnfLifecycle): VnfConvergenceContext {
+async function convergenceContext(context: StepContext, deps: OrchestratorDependencies): Promise<VnfConvergenceContext> {
+  const tacker: VnfLifecycle = await deps.tacker();
+  const notifications = await deps.operationNotifications?.();
   return {
     tacker,
     clock: deps.clock,
     signal: context.signal,
     pollIntervalMs: deps.timing.pollIntervalMs,
     operationTimeoutMs: deps.timing.operationTimeoutMs,
+    ...(notifications === undefined ? {} : { notifications }),
     appendLog: (line) => context.appendLog(line),
   };
 }
@@ -145,7 +154,7 @@ function vnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): StepDefin
     const microservices = tackerMicroservicesOf(descriptor);
     // A service of containers only never needs Tacker, configured or not.
     if (microservices.length === 0) return { vnfs: [], cnfs: [] };
-    const convergence = convergenceContext(context, deps, await deps.tacker());
+    const convergence = await convergenceContext(context, deps);
     const vnfs: DeployedVnf[] = [];
     const cnfs: DeployedVnf[] = [];
     for (const microservice of microservices) (microservice.kind === 'vm' ? vnfs : cnfs).push(await convergeVnf(convergence, descriptor, microservice));
@@ -260,7 +269,7 @@ function teardownVnfsStep(policy: StepPolicy, deps: OrchestratorDependencies): S
   return step('vnfs', policy, async (context) => {
     const names = teardownVnfNames(context);
     if (names.length === 0) return { removed: [] };
-    const convergence = convergenceContext(context, deps, await deps.tacker());
+    const convergence = await convergenceContext(context, deps);
     const removed: JsonValue[] = [];
     for (const name of names) {
       const id = await removeVnf(convergence, name);

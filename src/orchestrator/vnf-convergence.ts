@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { NormalizedVnfInstance } from '../tacker/vnf-instance.js';
 import { vnfInstanceNameOf, type ServiceDescriptor, type TackerMicroservice } from './service-descriptor.js';
-import type { AcceptedOperation, VnfLifecycle } from './vnf-lifecycle-port.js';
+import type { AcceptedOperation, OperationNotifications, VnfLifecycle } from './vnf-lifecycle-port.js';
 
 export type { VnfLifecycle } from './vnf-lifecycle-port.js';
 
@@ -13,6 +13,8 @@ export interface VnfConvergenceContext {
   pollIntervalMs: number;
   /** Bounds each Tacker operation, from its start. */
   operationTimeoutMs: number;
+  /** Tacker's result notifications, when the orchestrator's subscription is in place; polling alone otherwise. */
+  notifications?: OperationNotifications;
   appendLog(line: string): void;
 }
 
@@ -58,12 +60,14 @@ export function serversOf(instance: NormalizedVnfInstance, microservice: TackerM
 async function runOperation(context: VnfConvergenceContext, vnfInstanceId: string, start: () => Promise<AcceptedOperation>, what: string): Promise<NormalizedVnfInstance> {
   const operation = await start();
   context.appendLog(`vnfs: ${what} (operation ${operation.vnfLcmOpOccId})`);
-  await context.tacker.waitForOperation(operation, {
+  const end = await context.tacker.waitForOperation(operation, {
     clock: context.clock,
     signal: context.signal,
     pollIntervalMs: context.pollIntervalMs,
     deadlineMs: context.clock.now() + context.operationTimeoutMs,
+    ...(context.notifications === undefined ? {} : { notifications: context.notifications }),
   });
+  context.appendLog(`vnfs: operation ${operation.vnfLcmOpOccId} completed (${end.notified ? "Tacker's notification, confirmed by a read" : "read from Tacker's API"})`);
   return context.tacker.getVnfInstance(vnfInstanceId);
 }
 

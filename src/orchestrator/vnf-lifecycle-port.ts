@@ -7,12 +7,32 @@ export interface AcceptedOperation {
   vnfLcmOpOccId: string;
 }
 
+/**
+ * Tacker's notifications of operation results, where the orchestrator subscribed to them: the wait
+ * looks at these at every poll (a read of its own inbox), and reads Tacker's API when a new result
+ * arrives or, to make up for a notification that never came, every apiReadIntervalMs.
+ */
+export interface OperationNotifications {
+  /** The newest result notified for the occurrence as a token that changes with each new result; undefined while none came. */
+  latestResult(vnfLcmOpOccId: string): Promise<string | undefined>;
+  /** Resolves when a result for the occurrence arrives at this replica, or when `signal` aborts. */
+  arrival(vnfLcmOpOccId: string, signal: AbortSignal): Promise<void>;
+  apiReadIntervalMs: number;
+}
+
 export interface OperationWait {
   clock: Clock;
   signal?: AbortSignal;
+  /** Between two looks: at Tacker's API, or at the inbox when `notifications` is given. */
   pollIntervalMs: number;
   /** Absolute epoch milliseconds on `clock`. */
   deadlineMs: number;
+  notifications?: OperationNotifications;
+}
+
+/** How the wait learned that the operation completed: from a notification, or by reading Tacker alone. */
+export interface OperationEnd {
+  notified: boolean;
 }
 
 /**
@@ -32,5 +52,5 @@ export interface VnfLifecycle {
   /** Forceful: the microservice's VMs leave the mesh through the injector, not through the VNF's own shutdown; a CNF's pods are deleted with its objects. */
   terminateVnf(vnfInstanceId: string): Promise<AcceptedOperation>;
   deleteVnfInstance(vnfInstanceId: string): Promise<boolean>;
-  waitForOperation(operation: AcceptedOperation, wait: OperationWait): Promise<void>;
+  waitForOperation(operation: AcceptedOperation, wait: OperationWait): Promise<OperationEnd>;
 }

@@ -32,7 +32,8 @@ export interface SubscriptionRequestOptions {
   /** Where Tacker POSTs notifications; Tacker refuses more than 255 characters. */
   callbackUri: string;
   auth: CallbackAuthentication;
-  filter?: { vnfInstanceSubscriptionFilter?: VnfInstanceSubscriptionFilter; operationTypes?: string[] };
+  /** Default: the operations the plugin acts on, COMPLETED only. */
+  filter?: { vnfInstanceSubscriptionFilter?: VnfInstanceSubscriptionFilter; operationTypes?: readonly string[]; operationStates?: readonly string[] };
 }
 
 export interface LccnSubscriptionRequest {
@@ -63,8 +64,8 @@ export function buildSubscriptionRequest(options: SubscriptionRequestOptions): L
     filter: {
       ...(options.filter?.vnfInstanceSubscriptionFilter ? { vnfInstanceSubscriptionFilter: options.filter.vnfInstanceSubscriptionFilter } : {}),
       notificationTypes: [LCM_NOTIFICATION_TYPE],
-      operationTypes: options.filter?.operationTypes ?? [...ACTED_ON_OPERATIONS],
-      operationStates: ['COMPLETED'],
+      operationTypes: [...(options.filter?.operationTypes ?? ACTED_ON_OPERATIONS)],
+      operationStates: [...(options.filter?.operationStates ?? ['COMPLETED'])],
     },
     callbackUri: options.callbackUri,
     ...(authentication === undefined ? {} : { authentication }),

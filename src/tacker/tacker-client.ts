@@ -163,6 +163,16 @@ export class TackerClient implements TackerLcmReader {
     return { subscription: readAnswer(exchange.context, () => lccnSubscriptionSchema.parse(existing.body)), created: false };
   }
 
+  /**
+   * The subscription that already calls request.callbackUri back, or a new one: running it again
+   * (a restart, a second replica, the CLI twice) adds none. Two callers racing may both create one;
+   * every consumer of ours drops the duplicate notifications that follows.
+   */
+  async keepOrCreateSubscription(request: LccnSubscriptionRequest): Promise<SubscriptionCreation> {
+    const existing = (await this.listSubscriptions()).find((subscription) => subscription.callbackUri === request.callbackUri);
+    return existing === undefined ? this.createSubscription(request) : { subscription: existing, created: false };
+  }
+
   async deleteSubscription(id: string): Promise<void> {
     await this.send({ ...this.exchange('DELETE', `/subscriptions/${encodeURIComponent(id)}`, '/subscriptions/{id}'), expect: [204] });
   }

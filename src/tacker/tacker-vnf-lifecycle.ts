@@ -13,7 +13,7 @@ import {
   type TackerMicroservice,
   type VmMicroservice,
 } from '../orchestrator/service-descriptor.js';
-import type { AcceptedOperation, OperationWait, VnfLifecycle } from '../orchestrator/vnf-lifecycle-port.js';
+import type { AcceptedOperation, OperationEnd, OperationWait, VnfLifecycle } from '../orchestrator/vnf-lifecycle-port.js';
 
 /** vimType of a Kubernetes VIM in SOL 003 vimConnectionInfo (Tacker v2 also accepts its own `kubernetes`). */
 export const KUBERNETES_VIM_TYPE = 'ETSINFV.KUBERNETES.V_1';
@@ -96,7 +96,8 @@ export class TackerVnfLifecycle implements VnfLifecycle {
     return this.client.deleteVnfInstance(vnfInstanceId);
   }
 
-  async waitForOperation(operation: AcceptedOperation, wait: OperationWait): Promise<void> {
+  async waitForOperation(operation: AcceptedOperation, wait: OperationWait): Promise<OperationEnd> {
     await waitForLcmOpOcc(this.client, operation.vnfLcmOpOccId, wait);
+    return { notified: (await wait.notifications?.latestResult(operation.vnfLcmOpOccId).catch(() => undefined)) !== undefined };
   }
 }

@@ -8,6 +8,8 @@ import { waitForLcmOpOcc, type LcmOpOccReader } from './vnf-lifecycle.js';
 import { buildEqFilter, quoteFilterValue } from './vnf-lifecycle-filter.js';
 import type { LcmOperationState } from './sol003-fields.js';
 import { rejection } from '../../test/support/app-error-assertions.js';
+import { OperationArrivals } from '../orchestrator/operation-arrivals.js';
+import type { OperationNotifications } from '../orchestrator/vnf-lifecycle-port.js';
 
 const OP_OCC = '6c3f2a1e-8b7d-4e5f-a9c0-b1d2e3f4a5b6';
 const POLL_MS = 5_000;
@@ -172,5 +174,100 @@ describe('buildEqFilter', () => {
 
   it('escapes attribute names with SOL 013 tilde escapes', () => {
     expect(buildEqFilter(['metadata', 'a/b,c@d~e'], 'x')).to.equal('(eq,metadata/a~1b~ac~bd~0e,x)');
+  });
+});
+
+describe("waitForLcmOpOcc with Tacker's result notifications", () => {
+  const LOOK_MS = 1_000;
+  const API_READ_MS = 30_000;
+  let clock: ManualClock;
+  let tackerState: LcmOperationState;
+  let readAt: number[];
+  let results: Map<string, string>;
+  let arrivals: OperationArrivals;
+  const reader: LcmOpOccReader = {
+    getLcmOpOcc: () => {
+      readAt.push(clock.now());
+      return Promise.resolve(opOcc(tackerState, tackerState === 'FAILED_TEMP' ? { error: { status: 500, title: 'Helm install failed' } } : {}));
+    },
+  };
+  const notifications = (): OperationNotifications => ({
+    latestResult: (id) => Promise.resolve(results.get(id)),
+    arrival: (id, signal) => arrivals.arrival(id, signal),
+    apiReadIntervalMs: API_READ_MS,
+  });
+
+  /** Tacker reaches `state` at `atMs`; `notify` says whether a notification reaches this replica, another one, or none. */
+  function tackerEnds(atMs: number, state: LcmOperationState, notify: 'here' | 'other-replica' | 'lost'): void {
+    void clock.sleep(atMs - clock.now()).then(() => {
+      tackerState = state;
+      if (notify === 'lost') return;
+      results.set(OP_OCC, `${state}@${atMs}`);
+      if (notify === 'here') arrivals.announce(OP_OCC);
+    });
+  }
+
+  /** Runs the wait to its end; its first look and read happen before the clock moves at all. */
+  async function wait(options: { notifications?: OperationNotifications } = {}): Promise<LcmOpOccWithError> {
+    const waiting = waitForLcmOpOcc(reader, OP_OCC, { clock, pollIntervalMs: LOOK_MS, deadlineMs: clock.now() + 300_000, notifications: options.notifications ?? notifications() });
+    waiting.catch(() => undefined);
+    await clock.advance(0);
+    return settle(clock, waiting);
+  }
+
+  beforeEach(() => {
+    clock = new ManualClock();
+    tackerState = 'PROCESSING';
+    readAt = [];
+    results = new Map();
+    arrivals = new OperationArrivals();
+  });
+
+  it('reads Tacker once at the start and once when the result arrives, at once', async () => {
+    const start = clock.now();
+    tackerEnds(start + 6_500, 'COMPLETED', 'here');
+    expect((await wait()).operationState).to.equal('COMPLETED');
+    expect(readAt.map((at) => at - start)).to.deep.equal([0, 6_500]);
+    expect(arrivals.waiting, 'no waiter left behind').to.equal(0);
+  });
+
+  it('sees a result stored by another replica at its next look at the inbox', async () => {
+    const start = clock.now();
+    tackerEnds(start + 6_500, 'COMPLETED', 'other-replica');
+    await wait();
+    expect(readAt.map((at) => at - start)).to.deep.equal([0, 7_000]);
+  });
+
+  it('makes up for a lost notification by reading Tacker every apiReadInterval', async () => {
+    const start = clock.now();
+    tackerEnds(start + 40_000, 'COMPLETED', 'lost');
+    expect((await wait()).operationState).to.equal('COMPLETED');
+    expect(readAt.map((at) => at - start)).to.deep.equal([0, 30_000, 60_000]);
+  });
+
+  it("reports a notified FAILED_TEMP with the error read from Tacker's API", async () => {
+    tackerEnds(clock.now() + 3_500, 'FAILED_TEMP', 'here');
+    const failed = await rejection(wait());
+    expect(failed).to.deep.include({ code: 'REMOTE_COMMAND_FAILED', retryable: false });
+    expect(failed.message).to.include('ended FAILED_TEMP: Helm install failed.');
+  });
+
+  it('still ends through Tacker reads when the inbox cannot be read', async () => {
+    const start = clock.now();
+    tackerEnds(start + 10_000, 'COMPLETED', 'lost');
+    const broken: OperationNotifications = { ...notifications(), latestResult: () => Promise.reject(new AppError('INTERNAL', 'Job store operation latestOperationEvent failed.', { retryable: true })) };
+    await wait({ notifications: broken });
+    expect(readAt.map((at) => at - start)).to.deep.equal([0, 30_000]);
+  });
+
+  it('reads a result once: a result already seen does not cause a read at every look', async () => {
+    const start = clock.now();
+    // FAILED_TEMP notified, then an operator retries it in Tacker: the occurrence runs again.
+    tackerEnds(start + 2_500, 'FAILED_TEMP', 'here');
+    void clock.sleep(2_600).then(() => (tackerState = 'PROCESSING'));
+    tackerEnds(start + 50_500, 'COMPLETED', 'here');
+    const failed = await rejection(wait());
+    expect(failed.message).to.include('FAILED_TEMP');
+    expect(readAt.map((at) => at - start)).to.deep.equal([0, 2_500]);
   });
 });

@@ -1,6 +1,7 @@
 import { pause, type Clock } from '../clock.js';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { redactText } from '../log.js';
+import type { OperationNotifications } from '../orchestrator/vnf-lifecycle-port.js';
 import type { LcmOperationState } from './sol003-fields.js';
 import type { LcmOpOccProblem, LcmOpOccWithError } from './vnf-lcm-op-occ.js';
 
@@ -26,10 +27,12 @@ const FAILED_STATES: ReadonlySet<LcmOperationState> = new Set(['FAILED_TEMP', 'F
 export interface WaitForLcmOpOccOptions {
   clock: Clock;
   signal?: AbortSignal;
-  /** Between two reads of the occurrence. */
+  /** Between two reads of the occurrence; with `notifications`, between two looks at them. */
   pollIntervalMs: number;
   /** Absolute epoch milliseconds on `clock` (as retryUntilDeadline takes it); no read starts after it. */
   deadlineMs: number;
+  /** Tacker's result notifications: then Tacker's API is read when one arrives, and otherwise only every apiReadIntervalMs. */
+  notifications?: OperationNotifications;
 }
 
 /** The part of Tacker's API the wait needs, so that tests may pass a fake. */
@@ -41,27 +44,91 @@ export interface LcmOpOccReader {
  * Reads the occurrence until it is COMPLETED (returned), has failed (non-retryable error carrying
  * its ProblemDetails) or the deadline passes (retryable: the operation may still complete). A read
  * that fails with a retryable error, a 503 or a timeout, is tried again at the next poll.
+ * With notifications, a result notified is always confirmed by a read: the notification says when
+ * to look, Tacker's API says what happened.
  */
 export async function waitForLcmOpOcc(client: LcmOpOccReader, vnfLcmOpOccId: string, options: WaitForLcmOpOccOptions): Promise<LcmOpOccWithError> {
-  let last: LcmOpOccWithError | undefined;
-  let lastError: AppError | undefined;
+  const reads = new OccurrenceReads(client, vnfLcmOpOccId, options);
   while (options.clock.now() <= options.deadlineMs) {
     throwIfAborted(options.signal, vnfLcmOpOccId);
-    try {
-      last = await client.getLcmOpOcc(vnfLcmOpOccId);
-      lastError = undefined;
-    } catch (error) {
-      if (!isAppError(error) || !error.retryable) throw error;
-      lastError = error;
-    }
-    if (last?.operationState === 'COMPLETED') return last;
-    if (last !== undefined && FAILED_STATES.has(last.operationState)) throw operationFailed(last);
+    const completed = await reads.look();
+    if (completed !== undefined) return completed;
     const remainingMs = options.deadlineMs - options.clock.now();
     if (remainingMs <= 0) break;
-    await pause(options.clock, Math.min(Math.max(1, options.pollIntervalMs), remainingMs), options.signal);
+    await pauseUntilNotified(options, vnfLcmOpOccId, Math.min(Math.max(1, options.pollIntervalMs), remainingMs));
   }
   throwIfAborted(options.signal, vnfLcmOpOccId);
-  throw deadlinePassed(vnfLcmOpOccId, last, lastError);
+  throw deadlinePassed(vnfLcmOpOccId, reads.last, reads.lastError);
+}
+
+/** One wait's reads of the occurrence: when the next is due, and what the last one saw. */
+class OccurrenceReads {
+  last: LcmOpOccWithError | undefined;
+  lastError: AppError | undefined;
+  private nextReadAt = Number.NEGATIVE_INFINITY;
+  private seenResult: string | undefined;
+
+  constructor(
+    private readonly client: LcmOpOccReader,
+    private readonly vnfLcmOpOccId: string,
+    private readonly options: WaitForLcmOpOccOptions,
+  ) {}
+
+  /** The occurrence once COMPLETED; throws once it failed; undefined while it runs or no read was due. */
+  async look(): Promise<LcmOpOccWithError | undefined> {
+    if (!(await this.isReadDue())) return undefined;
+    await this.read();
+    if (this.last?.operationState === 'COMPLETED') return this.last;
+    if (this.last !== undefined && FAILED_STATES.has(this.last.operationState)) throw operationFailed(this.last);
+    return undefined;
+  }
+
+  private async isReadDue(): Promise<boolean> {
+    const result = await latestResult(this.options, this.vnfLcmOpOccId);
+    const isNewResult = result !== undefined && result !== this.seenResult;
+    if (result !== undefined) this.seenResult = result;
+    // A last read at the deadline: the operation may have ended since the previous one.
+    const now = this.options.clock.now();
+    return isNewResult || now >= this.nextReadAt || now >= this.options.deadlineMs;
+  }
+
+  private async read(): Promise<void> {
+    try {
+      this.last = await this.client.getLcmOpOcc(this.vnfLcmOpOccId);
+      this.lastError = undefined;
+      this.nextReadAt = this.options.clock.now() + (this.options.notifications?.apiReadIntervalMs ?? this.options.pollIntervalMs);
+    } catch (error) {
+      if (!isAppError(error) || !error.retryable) throw error;
+      this.lastError = error;
+      this.nextReadAt = this.options.clock.now() + this.options.pollIntervalMs;
+    }
+  }
+}
+
+/** An inbox that cannot be read costs the speed-up, never the wait: Tacker's API is still read on its interval. */
+async function latestResult(options: WaitForLcmOpOccOptions, vnfLcmOpOccId: string): Promise<string | undefined> {
+  try {
+    return await options.notifications?.latestResult(vnfLcmOpOccId);
+  } catch {
+    return undefined;
+  }
+}
+
+async function pauseUntilNotified(options: WaitForLcmOpOccOptions, vnfLcmOpOccId: string, ms: number): Promise<void> {
+  const notifications = options.notifications;
+  if (notifications === undefined) {
+    await pause(options.clock, ms, options.signal);
+    return;
+  }
+  const done = new AbortController();
+  const stop = (): void => done.abort();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    await Promise.race([pause(options.clock, ms, done.signal), notifications.arrival(vnfLcmOpOccId, done.signal)]);
+  } finally {
+    done.abort();
+    options.signal?.removeEventListener('abort', stop);
+  }
 }
 
 function operationFailed(opOcc: LcmOpOccWithError): AppError {

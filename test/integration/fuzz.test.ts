@@ -62,6 +62,7 @@ function targets(): Target[] {
     { path: '/v1/tacker/notifications/v2', authorization: tacker, base: fixture('v2-instantiate-completed.json'), yaml: false },
     { path: '/v1/tacker/notifications/v1', authorization: tacker, base: fixture('v1-scale-completed.json'), yaml: false },
     { path: '/v1/tacker/notifications/v1', authorization: tacker, base: fixture('v1-vnf-identifier-deletion.json'), yaml: false },
+    { path: '/v1/orchestrator/tacker/notifications', authorization: tacker, base: fixture('v2-scale-failed-temp.json'), yaml: false },
     { path: '/v1/injections', authorization: admin, base: spec, yaml: true },
     { path: '/v1/render', authorization: admin, base: spec, yaml: true },
     { path: '/v1/orchestrator/deployments', authorization: admin, base: descriptor, yaml: true },

@@ -195,6 +195,9 @@ describe('OpenAPI document served at /openapi.json', function () {
     await checked('POST /v1/tacker/notifications/v2', '/v1/tacker/notifications/v2', { body: v2Notification, headers: basic });
     await checked('POST /v1/tacker/notifications/v1', '/v1/tacker/notifications/v1', { body: v1Notification, headers: basic });
     await checked('POST /v1/tacker/notifications/v2', '/v1/tacker/notifications/v2', { body: '{not json', headers: basic });
+    await checked('GET /v1/orchestrator/tacker/notifications', '/v1/orchestrator/tacker/notifications', { headers: basic });
+    await checked('POST /v1/orchestrator/tacker/notifications', '/v1/orchestrator/tacker/notifications', { body: v2Notification, headers: basic });
+    await checked('POST /v1/orchestrator/tacker/notifications', '/v1/orchestrator/tacker/notifications', { body: '{"notificationType": 7}', headers: basic });
     await checked('POST /v1/tacker/mgmt', '/v1/tacker/mgmt', { body: { hook: 'instantiate_end', vnfInstanceId: 'e7a1c0b2-3f4d-4c6e-9a8b-1d2e3f4a5b6c', operation: 'INSTANTIATE', servers: [] } });
     await checked('POST /v1/tacker/mgmt', '/v1/tacker/mgmt', { body: { hook: 'instantiate_end' } });
     await checked('POST /v1/tacker/reconcile', '/v1/tacker/reconcile', { body: { apiVersion: 'v2', since: '2026-01-01T00:00:00Z' } });

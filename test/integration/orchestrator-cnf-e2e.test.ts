@@ -113,7 +113,7 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
           defaults: labVmDefaults(lab, { url: packageUrl, sha256: deb.sha256 }),
         },
         notify: { webhook: { url: `http://127.0.0.1:${port}/v1/orchestrator/events`, secretFile: path.join(dataDir, 'event-secret'), deadline: '2m' } },
-        orchestrator: { pollInterval: '300ms', injectionTimeout: '6m', readyTimeout: '2m' },
+        orchestrator: { pollInterval: '300ms', injectionTimeout: '6m', readyTimeout: '2m', tackerNotifications: { apiReadInterval: '4s' } },
       }),
     });
     service.writeSecretFile('kubeconfig', kube.kubeconfig());
@@ -170,6 +170,13 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     return found[0];
   }
 
+  const orchestratorCallback = (): string => `${service.url}/v1/orchestrator/tacker/notifications`;
+
+  /** The deployment's Tacker operations, and how each one's end was learned (from the deploy log). */
+  function operationEnds(deployment: DeploymentView): string[] {
+    return (deployment.log ?? []).flatMap((line) => /operation \S+ completed \((.+)\)$/.exec(line)?.[1] ?? []);
+  }
+
   function podsOf(deployment: string): string[] {
     return kube
       .objects('pods', 'shop')
@@ -211,6 +218,20 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     const route = kube.object('virtualservices', 'shop', 'catalog')?.spec as { http: Array<{ route: Array<{ weight?: number; destination: { subset: string } }> }> };
     expect(route.http.find((rule) => rule.route.length === 2)?.route.map((target) => [target.destination.subset, target.weight])).to.deep.equal([['v1', 90], ['v2', 10]]);
 
+    // The orchestrator's own subscription: results of the operations it runs, for the VNF and the CNF alike.
+    const subscriptions = tacker.subscriptions().filter((subscription) => subscription.callbackUri === orchestratorCallback());
+    expect(subscriptions).to.have.length(1);
+    expect(subscriptions[0]?.filter).to.deep.include({
+      notificationTypes: ['VnfLcmOperationOccurrenceNotification'],
+      operationTypes: ['INSTANTIATE', 'SCALE', 'TERMINATE'],
+      operationStates: ['COMPLETED', 'FAILED_TEMP', 'FAILED', 'ROLLED_BACK'],
+    });
+    const delivered = tacker.deliveries().filter((delivery) => delivery.callbackUri === orchestratorCallback() && delivery.kind === 'notification');
+    const instantiations = tacker.opOccs().filter((occ) => occ.operation === 'INSTANTIATE').map((occ) => occ.id).sort();
+    expect(delivered.map((delivery) => delivery.body?.vnfLcmOpOccId).sort()).to.deep.equal(instantiations);
+    expect(delivered.map((delivery) => delivery.status)).to.deep.equal(delivered.map(() => 204));
+    expect(operationEnds(done)).to.deep.equal(["Tacker's notification, confirmed by a read", "Tacker's notification, confirmed by a read"]);
+
     // Tacker's notifications for the CNF reach the plugin too; its pods are not Nova servers, so only the VM gets an inject job.
     const injections = (await service.request<{ items: JobView[] }>('GET', '/v1/injections?kind=inject&limit=100')).body.items;
     expect(injections.map((job) => job.state)).to.deep.equal(['succeeded']);
@@ -231,11 +252,14 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     expect(route.http.find((rule) => rule.route.length === 2)?.route.map((target) => target.weight)).to.deep.equal([50, 50]);
   });
 
-  it('scales the CNF 1 → 2 pods through Tacker, as the plan says', async function () {
+  it('scales the CNF 1 → 2 pods through Tacker, as the plan says, even with its notification lost', async function () {
     const scaled = shopDescriptor({ split: { v1: 50, v2: 50 }, cnfReplicas: 2 });
     const planned = await plan(scaled);
     expect(planned.text).to.include('~ CNF shop-catalog-cnf: scale from 1 to 2 pod(s)');
-    await deploy(scaled);
+    // As when the service is restarting while Tacker sends: v2 never sends a notification again.
+    tacker.suspendNotifications();
+    const done = await deploy(scaled).finally(() => tacker.resumeNotifications());
+    expect(operationEnds(done), 'reconciled from Tacker after apiReadInterval').to.deep.equal(["read from Tacker's API"]);
     const scales = tacker.opOccs().filter((occ) => occ.operation === 'SCALE' && occ.vnfInstanceId === cnfInstance()?.id);
     expect(scales.map((occ) => occ.operationState)).to.deep.equal(['COMPLETED']);
     expect(podsOf('catalog-cnf')).to.have.length(2);

@@ -2,6 +2,9 @@ import { createApp } from '../../src/api/app.js';
 import type { ApiToken } from '../../src/api/authentication.js';
 import { startHttpServer } from '../../src/api/http-server.js';
 import { createServiceMetrics } from '../../src/api/metrics.js';
+import { orchestratorTackerRouter } from '../../src/api/orchestrator-tacker-router.js';
+import type { OrchestratorInbox } from '../../src/orchestrator/orchestrator-inbox.js';
+import { OperationArrivals } from '../../src/orchestrator/operation-arrivals.js';
 import { orchestratorEventsRouter } from '../../src/api/orchestrator-events-router.js';
 import { orchestratorRouter } from '../../src/api/orchestrator-router.js';
 import { tackerCallbackRouter, tackerMgmtRouter } from '../../src/api/tacker-router.js';
@@ -42,6 +45,8 @@ export interface FullApp {
   /** Every route the app registers, read from express's own router stack. */
   routes: RegisteredRoute[];
   store: JobStore;
+  /** The orchestrator's inbox the event and Tacker callback routes write to. */
+  inbox: OrchestratorInbox;
   close(): Promise<void>;
 }
 
@@ -87,6 +92,7 @@ export async function startFullApp(options: { http?: Record<string, unknown>; lo
     tackerMgmt: tackerMgmtRouter(plugin),
     orchestrator: orchestratorRouter(orchestrator),
     orchestratorEvents: orchestratorEventsRouter({ events, secret: EVENT_SECRET, http: config.http, now: Date.now, logger }),
+    orchestratorTackerCallbacks: orchestratorTackerRouter({ inbox: events, arrivals: new OperationArrivals(), auth: { kind: 'basic', username: CALLBACK_USER, password: CALLBACK_PASSWORD }, http: config.http, now: Date.now, logger }),
     apiTokens: tokens,
     readinessChecks: [],
   });
@@ -95,6 +101,7 @@ export async function startFullApp(options: { http?: Record<string, unknown>; lo
     url: server.url,
     routes: routesOf((app as unknown as { router: RouterLike }).router),
     store,
+    inbox: events,
     close: async () => {
       await server.close();
       await events.close();

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { subscriptionAuthentication, tackerClientFor } from '../../main.js';
+import { subscriptionAuthentication } from '../../composition/tacker-callback-credentials.js';
+import { tackerClientFor } from '../../main.js';
 import { buildSubscriptionRequest } from '../../tacker/subscription-request.js';
 import { NOTIFICATION_PATH } from '../../api/tacker-router.js';
 import { addApiOptions, apiClientFor, type ApiClientOptions } from '../api-client.js';
@@ -22,13 +23,8 @@ async function subscribe(program: Command, options: { api: string; json?: boolea
   const callbackUri = `${config.tacker.callbackBaseUrl.replace(/\/$/, '')}${NOTIFICATION_PATH}/${apiVersion}`;
   const logger = createLogger({ level: config.log.level });
   const client = await tackerClientFor(config, logger, apiVersion);
-  const existing = (await client.listSubscriptions()).find((subscription) => subscription.callbackUri === callbackUri);
-  if (existing !== undefined) {
-    process.stdout.write(options.json ? `${JSON.stringify({ id: existing.id, callbackUri, created: false })}\n` : `kept subscription ${existing.id} → ${callbackUri}\n`);
-    return;
-  }
   const request = buildSubscriptionRequest({ apiVersion, callbackUri, auth: await subscriptionAuthentication(config, apiVersion) });
-  const { subscription, created } = await client.createSubscription(request);
+  const { subscription, created } = await client.keepOrCreateSubscription(request);
   process.stdout.write(options.json ? `${JSON.stringify({ id: subscription.id, callbackUri, created })}\n` : `${created ? 'created' : 'kept'} subscription ${subscription.id} → ${callbackUri}\n`);
 }
 
