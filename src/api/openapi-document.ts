@@ -166,22 +166,35 @@ function injectionPaths(): ZodOpenApiPathsObject {
   };
 }
 
-function tackerCallback(apiVersion: 'v1' | 'v2'): ZodOpenApiPathsObject {
+/** A URI Tacker calls back: its test GET and its notification POSTs, with Tacker's own authentication. */
+function tackerCallbackPath(callback: { path: string; operationIds: { test: string; notify: string }; tag: string; testSummary: string; summary: string; description: string; stored: string }): ZodOpenApiPathsObject {
   const security: Array<Record<string, string[]>> = [{ tackerBasic: [] }, { tackerOAuth2: [] }];
   return {
-    [`/v1/tacker/notifications/${apiVersion}`]: {
-      get: { operationId: `testTackerCallback${apiVersion}`, tags: ['tacker'], summary: "Tacker's test of the callback URI", security, responses: { 204: { description: 'The callback is reachable.' }, ...problems([401]) } },
+    [callback.path]: {
+      get: { operationId: callback.operationIds.test, tags: [callback.tag], summary: callback.testSummary, security, responses: { 204: { description: 'The callback is reachable.' }, ...problems([401]) } },
       post: {
-        operationId: `notifyTacker${apiVersion}`,
-        tags: ['tacker'],
-        summary: `A SOL 003 ${apiVersion} notification`,
-        description: 'Authenticated as `tacker.callbackAuth` says (Basic, or an OAuth2 bearer token). Stored durably before the 204.',
+        operationId: callback.operationIds.notify,
+        tags: [callback.tag],
+        summary: callback.summary,
+        description: callback.description,
         security,
         requestBody: { required: true, content: { 'application/json': { schema: tackerNotification } } },
-        responses: { 204: { description: 'Stored (or a known duplicate).' }, ...problems([400, 401, 413]) },
+        responses: { 204: { description: callback.stored }, ...problems([400, 401, 413]) },
       },
     },
   };
+}
+
+function tackerCallback(apiVersion: 'v1' | 'v2'): ZodOpenApiPathsObject {
+  return tackerCallbackPath({
+    path: `/v1/tacker/notifications/${apiVersion}`,
+    operationIds: { test: `testTackerCallback${apiVersion}`, notify: `notifyTacker${apiVersion}` },
+    tag: 'tacker',
+    testSummary: "Tacker's test of the callback URI",
+    summary: `A SOL 003 ${apiVersion} notification`,
+    description: 'Authenticated as `tacker.callbackAuth` says (Basic, or an OAuth2 bearer token). Stored durably before the 204.',
+    stored: 'Stored (or a known duplicate).',
+  });
 }
 
 function tackerPaths(apiVersions: readonly ('v1' | 'v2')[]): ZodOpenApiPathsObject {
@@ -272,22 +285,16 @@ function orchestratorPaths(): ZodOpenApiPathsObject {
 
 /** Where the orchestrator's own Tacker v2 subscription calls back (orchestrator.tackerNotifications). */
 function orchestratorTackerCallbackPaths(): ZodOpenApiPathsObject {
-  const security: Array<Record<string, string[]>> = [{ tackerBasic: [] }, { tackerOAuth2: [] }];
-  return {
-    '/v1/orchestrator/tacker/notifications': {
-      get: { operationId: 'testOrchestratorTackerCallback', tags: ['orchestrator'], summary: "Tacker's test of the orchestrator's callback URI", security, responses: { 204: { description: 'The callback is reachable.' }, ...problems([401]) } },
-      post: {
-        operationId: 'notifyOrchestratorTacker',
-        tags: ['orchestrator'],
-        summary: 'A SOL 003 v2 notification for an operation the orchestrator runs',
-        description:
-          'Authenticated as the v2 Tacker callback is (`tacker.callbackAuthByApi.v2` or `tacker.callbackAuth`). A result (COMPLETED, FAILED_TEMP, FAILED, ROLLED_BACK) is stored before the 204 and wakes the deployment waiting on it; other notifications are acknowledged and dropped.',
-        security,
-        requestBody: { required: true, content: { 'application/json': { schema: tackerNotification } } },
-        responses: { 204: { description: 'Stored, a known duplicate, or not a result.' }, ...problems([400, 401, 413]) },
-      },
-    },
-  };
+  return tackerCallbackPath({
+    path: '/v1/orchestrator/tacker/notifications',
+    operationIds: { test: 'testOrchestratorTackerCallback', notify: 'notifyOrchestratorTacker' },
+    tag: 'orchestrator',
+    testSummary: "Tacker's test of the orchestrator's callback URI",
+    summary: 'A SOL 003 v2 notification for an operation the orchestrator runs',
+    description:
+      'Authenticated as the v2 Tacker callback is (`tacker.callbackAuthByApi.v2` or `tacker.callbackAuth`). A result (COMPLETED, FAILED_TEMP, FAILED, ROLLED_BACK) is stored before the 204 and wakes the deployment waiting on it; other notifications are acknowledged and dropped.',
+    stored: 'Stored, a known duplicate, or not a result.',
+  });
 }
 
 /** The same file from src/api and dist/api: the version operators see is the one they installed. */

@@ -1,5 +1,6 @@
 import express, { Router, type RequestHandler } from 'express';
 import { bodyLimitFor } from '../config.js';
+import { readRawJsonBody } from './spec-body.js';
 import { createRateLimits, markAuthenticated, type RouteHttpSettings } from './rate-limits.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -35,13 +36,7 @@ export function orchestratorEventsRouter(options: OrchestratorEventsOptions): Ro
   const router = Router();
   const readBody = express.raw({ type: () => true, limit: bodyLimitFor(options.http, ORCHESTRATOR_EVENTS_PATH) });
   router.post(ORCHESTRATOR_EVENTS_PATH, readBody, checkSignature(options.secret), createRateLimits(options.http.rateLimit).authenticated, async (req, res) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch (cause) {
-      throw new AppError('INVALID_REQUEST', 'The event body is not valid JSON.', { cause });
-    }
+    const body = readRawJsonBody(req, 'event');
     const event = parseInjectionEvent(body, options.now());
     const isNew = await options.events.recordInjectionEvent(event);
     options.logger.info('Injection event received', { eventId: event.id, outcome: event.outcome, subject: event.subject, jobId: event.jobId, duplicate: !isNew });

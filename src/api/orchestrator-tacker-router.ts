@@ -1,11 +1,11 @@
 import express, { Router } from 'express';
 import { bodyLimitFor } from '../config.js';
-import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { OPERATION_RESULT_STATES, type OperationResultState, type OrchestratorInbox } from '../orchestrator/orchestrator-inbox.js';
 import type { OperationArrivals } from '../orchestrator/operation-arrivals.js';
 import { parseLcmNotification } from '../tacker/sol003-notification.js';
 import { authenticateCallback, type CallbackAuthenticator } from './callback-auth.js';
+import { readRawJsonBody } from './spec-body.js';
 import { createRateLimits, type RouteHttpSettings } from './rate-limits.js';
 
 export const ORCHESTRATOR_TACKER_NOTIFICATIONS_PATH = '/v1/orchestrator/tacker/notifications';
@@ -38,13 +38,7 @@ export function orchestratorTackerRouter(options: OrchestratorTackerRouterOption
     res.status(204).end();
   });
   router.post(ORCHESTRATOR_TACKER_NOTIFICATIONS_PATH, authenticate, limitAuthenticated, readBody, async (req, res) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch (cause) {
-      throw new AppError('INVALID_REQUEST', 'The notification body is not valid JSON.', { cause });
-    }
+    const body = readRawJsonBody(req, 'notification');
     const parsed = parseLcmNotification(body, { apiVersion: 'v2' });
     const notification = parsed.kind === 'lcm-op-occ' ? parsed.notification : undefined;
     const operationState = notification?.operationState;

@@ -4,6 +4,19 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { parseInjectionSpec, type InjectionSpec } from '../injection-spec.js';
 
+/**
+ * A body read as bytes (express.raw) and parsed as JSON whatever its Content-Type says: Tacker v1
+ * sends none, and the injector's signature covers the exact bytes, checked before parsing.
+ */
+export function readRawJsonBody(req: Request, what: string): unknown {
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch (cause) {
+    throw new AppError('INVALID_REQUEST', `The ${what} body is not valid JSON.`, { cause });
+  }
+}
+
 /** YAML is accepted too: administrators keep specs and descriptors as YAML files. */
 export function readDocumentBody(req: Request, what: string): unknown {
   if (req.is('application/yaml') || req.is('text/yaml') || req.is('application/x-yaml')) {

@@ -1,4 +1,5 @@
-import express, { Router, type Request } from 'express';
+import express, { Router } from 'express';
+import { readRawJsonBody } from './spec-body.js';
 import { AppError } from '../errors.js';
 import type { IntentOutcome, TackerApiVersion } from '../injection/lcm-event-steps.js';
 import type { TackerPlugin } from '../injection/tacker-plugin.js';
@@ -13,16 +14,6 @@ import { formatZodProblems } from '../validation.js';
 export const reconcileRequestSchema = z.object({ apiVersion: z.enum(['v1', 'v2']), since: z.iso.datetime({ offset: true }) }).strict();
 
 export const NOTIFICATION_PATH = '/v1/tacker/notifications';
-
-/** v1 sends no Content-Type: the body is read as bytes whatever the header says, then parsed as JSON. */
-function jsonBody(req: Request): unknown {
-  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-  try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
-  } catch (cause) {
-    throw new AppError('INVALID_REQUEST', 'The notification body is not valid JSON.', { cause });
-  }
-}
 
 /**
  * The subscription's callback URI. Tacker tests it with GET and needs 204; it POSTs notifications
@@ -40,7 +31,7 @@ export function tackerCallbackRouter(options: { plugin: TackerPlugin; apiVersion
       res.status(204).end();
     });
     router.post(path, authenticate, limitAuthenticated, express.raw({ type: () => true, limit: bodyLimit }), async (req, res) => {
-      const outcome = await options.plugin.acceptNotification(apiVersion, jsonBody(req));
+      const outcome = await options.plugin.acceptNotification(apiVersion, readRawJsonBody(req, 'notification'));
       options.logger.info('Tacker notification accepted', { apiVersion, ...outcome });
       res.status(204).end();
     });

@@ -1,7 +1,7 @@
 import { MESH_PARAMETERS_KEY } from './mesh-parameters.js';
 import type { TackerClient } from './tacker-client.js';
 import type { NormalizedVnfInstance } from './vnf-instance.js';
-import { waitForLcmOpOcc } from './vnf-lifecycle.js';
+import { waitForLcmOpOccEnd } from './vnf-lifecycle.js';
 import { buildEqFilter } from './vnf-lifecycle-filter.js';
 import type { CreateVnfRequest, InstantiateVnfRequest } from './vnf-lifecycle-requests.js';
 import { cnfDeploymentFilePath } from '../orchestrator/cnf-package.js';
@@ -97,7 +97,7 @@ export class TackerVnfLifecycle implements VnfLifecycle {
   }
 
   async waitForOperation(operation: AcceptedOperation, wait: OperationWait): Promise<OperationEnd> {
-    await waitForLcmOpOcc(this.client, operation.vnfLcmOpOccId, wait);
-    return { notified: (await wait.notifications?.latestResult(operation.vnfLcmOpOccId).catch(() => undefined)) !== undefined };
+    const { notified } = await waitForLcmOpOccEnd(this.client, operation.vnfLcmOpOccId, wait);
+    return { notified };
   }
 }

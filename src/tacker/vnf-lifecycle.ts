@@ -48,11 +48,16 @@ export interface LcmOpOccReader {
  * to look, Tacker's API says what happened.
  */
 export async function waitForLcmOpOcc(client: LcmOpOccReader, vnfLcmOpOccId: string, options: WaitForLcmOpOccOptions): Promise<LcmOpOccWithError> {
+  return (await waitForLcmOpOccEnd(client, vnfLcmOpOccId, options)).opOcc;
+}
+
+/** waitForLcmOpOcc, also telling whether the read that saw the end was prompted by a notified result. */
+export async function waitForLcmOpOccEnd(client: LcmOpOccReader, vnfLcmOpOccId: string, options: WaitForLcmOpOccOptions): Promise<{ opOcc: LcmOpOccWithError; notified: boolean }> {
   const reads = new OccurrenceReads(client, vnfLcmOpOccId, options);
   while (options.clock.now() <= options.deadlineMs) {
     throwIfAborted(options.signal, vnfLcmOpOccId);
     const completed = await reads.look();
-    if (completed !== undefined) return completed;
+    if (completed !== undefined) return { opOcc: completed, notified: reads.lastReadWasNotified };
     const remainingMs = options.deadlineMs - options.clock.now();
     if (remainingMs <= 0) break;
     await pauseUntilNotified(options, vnfLcmOpOccId, Math.min(Math.max(1, options.pollIntervalMs), remainingMs));
@@ -65,6 +70,8 @@ export async function waitForLcmOpOcc(client: LcmOpOccReader, vnfLcmOpOccId: str
 class OccurrenceReads {
   last: LcmOpOccWithError | undefined;
   lastError: AppError | undefined;
+  /** The last read was made because a new result was notified, not because a read was due. */
+  lastReadWasNotified = false;
   private nextReadAt = Number.NEGATIVE_INFINITY;
   private seenResult: string | undefined;
 
@@ -76,20 +83,23 @@ class OccurrenceReads {
 
   /** The occurrence once COMPLETED; throws once it failed; undefined while it runs or no read was due. */
   async look(): Promise<LcmOpOccWithError | undefined> {
-    if (!(await this.isReadDue())) return undefined;
+    const due = await this.readDue();
+    if (due === undefined) return undefined;
+    this.lastReadWasNotified = due === 'notified';
     await this.read();
     if (this.last?.operationState === 'COMPLETED') return this.last;
     if (this.last !== undefined && FAILED_STATES.has(this.last.operationState)) throw operationFailed(this.last);
     return undefined;
   }
 
-  private async isReadDue(): Promise<boolean> {
+  private async readDue(): Promise<'notified' | 'due' | undefined> {
     const result = await latestResult(this.options, this.vnfLcmOpOccId);
     const isNewResult = result !== undefined && result !== this.seenResult;
     if (result !== undefined) this.seenResult = result;
+    if (isNewResult) return 'notified';
     // A last read at the deadline: the operation may have ended since the previous one.
     const now = this.options.clock.now();
-    return isNewResult || now >= this.nextReadAt || now >= this.options.deadlineMs;
+    return now >= this.nextReadAt || now >= this.options.deadlineMs ? 'due' : undefined;
   }
 
   private async read(): Promise<void> {

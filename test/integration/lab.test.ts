@@ -233,6 +233,9 @@ describe('test VM lab (integration, root)', function () {
     expect(await inVm(vm, 'cat /var/lib/lab-proof; test -e /run/lab-gone && echo still-there; true')).to.equal('kept');
     expect(await inVm(vm, 'cat /proc/sys/kernel/random/boot_id')).to.not.equal(bootId);
     expect(await vm.hostPublicKey()).to.equal(hostKey);
+    // A failed systemd-user-sessions would leave /run/nologin and refuse vmadmin for good: it is retried.
+    expect(await inVm(vm, 'systemctl show -p Restart --value systemd-user-sessions.service')).to.equal('on-failure');
+    expect(await inVm(vm, 'test -e /run/nologin && echo nologin; true')).to.equal('');
     await vm.stop();
   });
 

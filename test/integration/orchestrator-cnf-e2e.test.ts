@@ -1,22 +1,14 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import path from 'node:path';
 import type { JobView } from '../../src/injection/job-view.js';
 import { cnfPackageFiles } from '../../src/orchestrator/cnf-package.js';
 import type { DeploymentView, OrchestrationPlan, ServiceStatus } from '../../src/orchestrator/orchestrator-service.js';
 import { isCnf, parseServiceDescriptor, type ServiceDescriptorInput } from '../../src/orchestrator/service-descriptor.js';
-import { KeystoneClient } from '../../src/openstack/keystone-client.js';
-import { buildStandInSidecarDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
-import { startKubernetesSimulator, type KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
+import type { KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
 import type { SimResource } from '../support/k8s-sim/resource-catalog.js';
-import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
-import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
-import { CloudModel } from '../support/openstack-sim/cloud-model.js';
-import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
-import { ServiceProcess } from '../support/service-process.js';
-import { kubernetesVim, startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
-import { TEST_ROOT_CERT } from '../support/test-credentials.js';
-import { kubernetesMeshConfig, labVmDefaults, openstackConfig, publishIstiodConfig } from '../support/integration-fixtures.js';
+import type { TestVm } from '../support/lab/lab.js';
+import type { ServiceProcess } from '../support/service-process.js';
+import type { TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
+import { startOrchestratorStack, type OrchestratorStack } from '../support/orchestrator-stack.js';
 
 /**
  * Issue 15 end to end: the paper's flow, with Tacker in the loop for containers too. One
@@ -24,8 +16,6 @@ import { kubernetesMeshConfig, labVmDefaults, openstackConfig, publishIstiodConf
  * its Kubernetes VIM (the same cluster), and a VM Tacker creates as a lab VM that the injector
  * puts into the mesh. The CNF's pods get their sidecars from the namespace's injection.
  */
-const CALLBACK_PASSWORD = 'orchestrator-callback-password-0123';
-const EVENT_SECRET = 'orchestrator-event-secret-0123456789';
 const VM_VNFD_ID = 'catalog-vnfd';
 const CNF_VNFD_ID = 'catalog-cnf-vnfd';
 const K8S_VIM_ID = '290ae639-5b47-42b6-b1b0-c1623f6d856a';
@@ -72,83 +62,30 @@ function registerCnfPackage(tacker: TackerSimulator): void {
 
 describe('orchestrator, end to end with a CNF through Tacker, a direct container and a VM', function () {
   this.timeout(900_000);
-  let lab: Lab;
-  let openstack: OpenStackSimulator;
+  let stack: OrchestratorStack;
   let tacker: TackerSimulator;
   let kube: KubernetesSimulator;
   let service: ServiceProcess;
-  const vmsByServer = new Map<string, TestVm>();
+  let vmsByServer: Map<string, TestVm>;
 
   before(async function () {
-    lab = await startLab();
-    const deb = await buildStandInSidecarDeb(path.join(lab.workDir, 'deb'));
-    const packageUrl = lab.publishFile(deb.path, 'istio-sidecar.deb');
-    const cloud = new CloudModel();
-    openstack = await startOpenStackSimulator({ cloud });
-    kube = await startKubernetesSimulator();
-    publishIstiodConfig(kube, 'shop', TEST_ROOT_CERT);
-    const vimKubeConfig = new KubeConfig();
-    vimKubeConfig.loadFromString(kube.kubeconfig());
-    tacker = await startTackerSimulator({
-      cloud,
-      vms: labVmProvider(lab, vmsByServer),
-      keystone: { validateToken: (token) => openstack.isTokenValid(token) },
-      kubernetes: kubernetesVim(K8S_VIM_ID, vimKubeConfig),
+    stack = await startOrchestratorStack({
+      kubernetesVimId: K8S_VIM_ID,
+      // Long enough that an operation ending while watched can only be learned from its notification.
+      orchestrator: { tackerNotifications: { apiReadInterval: '20s' } },
+      registerPackages: (simulator) => {
+        simulator.registerVnfd({ vnfdId: VM_VNFD_ID, vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
+        registerCnfPackage(simulator);
+      },
     });
-    openstack.setTackerUrl(tacker.url);
-    tacker.registerVnfd({ vnfdId: VM_VNFD_ID, vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
-    registerCnfPackage(tacker);
-    const port = await freePort();
-    service = new ServiceProcess({
-      privateKeyPath: lab.clientKey.privateKeyPath,
-      port,
-      connectDeadline: '60s',
-      extraConfig: (dataDir) => ({
-        ...kubernetesMeshConfig(dataDir),
-        openstack: openstackConfig(openstack, dataDir),
-        tacker: {
-          apiVersions: ['v2'],
-          callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
-          callbackBaseUrl: `http://127.0.0.1:${port}`,
-          defaults: labVmDefaults(lab, { url: packageUrl, sha256: deb.sha256 }),
-        },
-        notify: { webhook: { url: `http://127.0.0.1:${port}/v1/orchestrator/events`, secretFile: path.join(dataDir, 'event-secret'), deadline: '2m' } },
-        orchestrator: { pollInterval: '300ms', injectionTimeout: '6m', readyTimeout: '2m', tackerNotifications: { apiReadInterval: '4s' } },
-      }),
-    });
-    service.writeSecretFile('kubeconfig', kube.kubeconfig());
-    service.writeSecretFile('openstack-secret', openstack.credentials.applicationCredentialById.secret);
-    service.writeSecretFile('callback-password', CALLBACK_PASSWORD);
-    service.writeSecretFile('event-secret', EVENT_SECRET);
-    await service.start();
-    const keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
-    const { authToken } = await keystone.token();
-    const subscribed = await fetch(`${tacker.url}/vnflcm/v2/subscriptions`, {
-      method: 'POST',
-      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', version: '2.0.0' },
-      body: JSON.stringify({ callbackUri: `${service.url}/v1/tacker/notifications/v2`, authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } } }),
-    });
-    expect(subscribed.status).to.equal(201);
+    ({ tacker, kube, service, vmsByServer } = stack);
   });
 
   after(async function () {
-    await service?.remove();
-    await tacker?.close();
-    await openstack?.close();
-    await kube?.close();
-    await Promise.all([...vmsByServer.values()].map((vm) => vm.stop()));
-    await lab?.close();
+    await stack?.close();
   });
 
-  async function waitForDeployment(id: string, timeoutMs = 420_000): Promise<DeploymentView> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { body } = await service.request<DeploymentView>('GET', `/v1/orchestrator/deployments/${id}`);
-      if (['succeeded', 'failed', 'failed_temp'].includes(body.state)) return body;
-      if (Date.now() > deadline) throw new Error(`deployment ${id} stuck in ${body.state}: ${JSON.stringify(body.lastError)}`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-  }
+  const waitForDeployment = (id: string): Promise<DeploymentView> => stack.waitForDeployment(id);
 
   async function deploy(descriptor: ServiceDescriptorInput): Promise<DeploymentView> {
     const { status, body } = await service.request<DeploymentView>('POST', '/v1/orchestrator/deployments', descriptor);
@@ -177,6 +114,16 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     return (deployment.log ?? []).flatMap((line) => /operation \S+ completed \((.+)\)$/.exec(line)?.[1] ?? []);
   }
 
+  async function releasePodsOnceInstantiating(): Promise<void> {
+    const deadline = Date.now() + 300_000;
+    while (!tacker.opOccs().some((occ) => occ.operation === 'INSTANTIATE' && occ.vnfInstanceId === cnfInstance()?.id)) {
+      if (Date.now() > deadline) throw new Error('the CNF was never instantiated');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    kube.setPodsReady(true, { namespace: 'shop', deployment: 'catalog-cnf' });
+  }
+
   function podsOf(deployment: string): string[] {
     return kube
       .objects('pods', 'shop')
@@ -195,7 +142,11 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     // The orchestrator applies the direct container's Deployment only; the CNF's is Tacker's.
     expect(planned.objects.create).to.include('Deployment/shop/frontend').and.to.not.include('Deployment/shop/catalog-cnf');
 
+    // The CNF's pods stay not ready until its operation has certainly been read once as running: its end then comes only by notification.
+    kube.holdPods('shop', 'catalog-cnf');
+    const released = releasePodsOnceInstantiating();
     const done = await deploy(shopDescriptor());
+    await released;
     const cnfs = (done.steps.find((step) => step.name === 'vnfs')?.output as { cnfs: Array<{ vnfInstanceName: string; serverIds: string[] }> }).cnfs;
     expect(cnfs.map((cnf) => cnf.vnfInstanceName)).to.deep.equal(['shop-catalog-cnf']);
     expect(cnfs[0]?.serverIds).to.deep.equal(podsOf('catalog-cnf'));

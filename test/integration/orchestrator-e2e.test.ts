@@ -4,18 +4,13 @@ import path from 'node:path';
 import type { JobView } from '../../src/injection/job-view.js';
 import type { DeploymentView, OrchestrationPlan, ServiceStatus } from '../../src/orchestrator/orchestrator-service.js';
 import type { ServiceDescriptorInput } from '../../src/orchestrator/service-descriptor.js';
-import { KeystoneClient } from '../../src/openstack/keystone-client.js';
-import { buildStandInSidecarDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
-import { startKubernetesSimulator, type KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
-import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
-import { CloudModel } from '../support/openstack-sim/cloud-model.js';
-import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
-import { ServiceProcess } from '../support/service-process.js';
-import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
-import { TEST_ROOT_CERT } from '../support/test-credentials.js';
+import type { KeystoneClient } from '../../src/openstack/keystone-client.js';
+import type { KubernetesSimulator } from '../support/k8s-sim/kubernetes-simulator.js';
+import type { TestVm } from '../support/lab/lab.js';
+import type { ServiceProcess } from '../support/service-process.js';
+import type { TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
+import { startOrchestratorStack, type OrchestratorStack } from '../support/orchestrator-stack.js';
 import type { SimResource } from '../support/k8s-sim/resource-catalog.js';
-import { freePort, labVmProvider } from '../support/lab-vm-provider.js';
-import { kubernetesMeshConfig, labVmDefaults, openstackConfig, publishIstiodConfig } from '../support/integration-fixtures.js';
 
 /**
  * Issue 6 end to end: one `vmsi serve` runs the Tacker plugin, the injector and the orchestrator,
@@ -23,8 +18,6 @@ import { kubernetesMeshConfig, labVmDefaults, openstackConfig, publishIstiodConf
  * real lab VMs; Tacker's notifications make the injector install them over SSH; the injector's
  * signed CloudEvents tell the orchestrator, which then wires traffic in the (simulated) cluster.
  */
-const CALLBACK_PASSWORD = 'orchestrator-callback-password-0123';
-const EVENT_SECRET = 'orchestrator-event-secret-0123456789';
 const VNFD_ID = 'catalog-vnfd';
 
 function shopDescriptor(options: { split?: Record<string, number>; instances?: number } = {}): ServiceDescriptorInput {
@@ -55,72 +48,27 @@ function shopDescriptor(options: { split?: Record<string, number>; instances?: n
 
 describe('orchestrator, end to end with Tacker, real VMs and the cluster', function () {
   this.timeout(900_000);
-  let lab: Lab;
-  let openstack: OpenStackSimulator;
+  let stack: OrchestratorStack;
   let tacker: TackerSimulator;
   let kube: KubernetesSimulator;
   let service: ServiceProcess;
   let keystone: KeystoneClient;
-  const vmsByServer = new Map<string, TestVm>();
+  let vmsByServer: Map<string, TestVm>;
   const deployTimesMs: number[] = [];
   const labelOf = (object: { metadata: { labels?: unknown } }, key: string): string | undefined => (object.metadata.labels as Record<string, string> | undefined)?.[key];
 
   before(async function () {
-    lab = await startLab();
-    const deb = await buildStandInSidecarDeb(path.join(lab.workDir, 'deb'));
-    const packageUrl = lab.publishFile(deb.path, 'istio-sidecar.deb');
-    const cloud = new CloudModel();
-    openstack = await startOpenStackSimulator({ cloud });
-    const vms = labVmProvider(lab, vmsByServer);
-
-    tacker = await startTackerSimulator({ cloud, vms, keystone: { validateToken: (token) => openstack.isTokenValid(token) } });
-    openstack.setTackerUrl(tacker.url);
-    tacker.registerVnfd({ vnfdId: VNFD_ID, vdus: [{ vduId: 'VDU1', initialInstances: 1 }], scalingAspects: { catalog_aspect: { vduId: 'VDU1', stepDelta: 1, maxScaleLevel: 3 } } });
-    keystone = new KeystoneClient({ authUrl: openstack.keystoneUrl, auth: openstack.credentials.applicationCredentialById, region: 'RegionOne' });
-    kube = await startKubernetesSimulator();
-    // istiod publishes the root certificate into every namespace; the mesh config lives in istio-system.
-    publishIstiodConfig(kube, 'shop', TEST_ROOT_CERT);
+    stack = await startOrchestratorStack({
+      registerPackages: (simulator) =>
+        simulator.registerVnfd({ vnfdId: VNFD_ID, vdus: [{ vduId: 'VDU1', initialInstances: 1 }], scalingAspects: { catalog_aspect: { vduId: 'VDU1', stepDelta: 1, maxScaleLevel: 3 } } }),
+    });
+    ({ tacker, kube, service, keystone, vmsByServer } = stack);
     kube.addConfigMap('unrelated', 'keep-me', { note: 'not ours' });
-    const port = await freePort();
-    const credential = openstack.credentials.applicationCredentialById;
-    service = new ServiceProcess({
-      privateKeyPath: lab.clientKey.privateKeyPath,
-      port,
-      connectDeadline: '60s',
-      extraConfig: (dataDir) => ({
-        ...kubernetesMeshConfig(dataDir),
-        openstack: openstackConfig(openstack, dataDir),
-        tacker: {
-          apiVersions: ['v2'],
-          callbackAuth: { kind: 'basic', username: 'tacker', passwordFile: path.join(dataDir, 'callback-password') },
-          callbackBaseUrl: `http://127.0.0.1:${port}`,
-          defaults: labVmDefaults(lab, { url: packageUrl, sha256: deb.sha256 }),
-        },
-        notify: { webhook: { url: `http://127.0.0.1:${port}/v1/orchestrator/events`, secretFile: path.join(dataDir, 'event-secret'), deadline: '2m' } },
-        orchestrator: { pollInterval: '300ms', injectionTimeout: '6m', readyTimeout: '2m' },
-      }),
-    });
-    service.writeSecretFile('kubeconfig', kube.kubeconfig());
-    service.writeSecretFile('openstack-secret', credential.secret);
-    service.writeSecretFile('callback-password', CALLBACK_PASSWORD);
-    service.writeSecretFile('event-secret', EVENT_SECRET);
-    await service.start();
-    const { authToken } = await keystone.token();
-    const subscribed = await fetch(`${tacker.url}/vnflcm/v2/subscriptions`, {
-      method: 'POST',
-      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', version: '2.0.0' },
-      body: JSON.stringify({ callbackUri: `${service.url}/v1/tacker/notifications/v2`, authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } } }),
-    });
-    expect(subscribed.status).to.equal(201);
   });
+
   after(async function () {
     if (deployTimesMs.length > 0) process.stdout.write(`      deploy times (ms): ${deployTimesMs.join(', ')}\n`);
-    await service?.remove();
-    await tacker?.close();
-    await openstack?.close();
-    await kube?.close();
-    await Promise.all([...vmsByServer.values()].map((vm) => vm.stop()));
-    await lab?.close();
+    await stack?.close();
   });
 
   async function submit(descriptor: ServiceDescriptorInput): Promise<DeploymentView> {
@@ -129,15 +77,7 @@ describe('orchestrator, end to end with Tacker, real VMs and the cluster', funct
     return body;
   }
 
-  async function waitForDeployment(id: string, timeoutMs = 420_000): Promise<DeploymentView> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { body } = await service.request<DeploymentView>('GET', `/v1/orchestrator/deployments/${id}`);
-      if (['succeeded', 'failed', 'failed_temp'].includes(body.state)) return body;
-      if (Date.now() > deadline) throw new Error(`deployment ${id} stuck in ${body.state}: ${JSON.stringify(body.lastError)}`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-  }
+  const waitForDeployment = (id: string): Promise<DeploymentView> => stack.waitForDeployment(id);
 
   async function deploy(descriptor: ServiceDescriptorInput): Promise<DeploymentView> {
     const started = Date.now();

@@ -68,6 +68,17 @@ async function delaySshd(root: string, seconds: number): Promise<void> {
   await writeFile(join(dropInDir, '50-vmsi-lab-delay.conf'), `[Service]\nExecStartPre=/bin/sleep ${seconds}\nTimeoutStartSec=${seconds + 90}\n`);
 }
 
+/**
+ * On a loaded host, systemd in the container now and then fails to set up a unit's cgroup (exit
+ * 219/CGROUP). For systemd-user-sessions that leaves /run/nologin in place, refusing every login but
+ * root's for the VM's whole life, which no cloud VM does: the unit is tried again instead.
+ */
+async function retryUserSessions(root: string): Promise<void> {
+  const dropInDir = join(root, 'etc/systemd/system/systemd-user-sessions.service.d');
+  await mkdir(dropInDir, { recursive: true });
+  await writeFile(join(dropInDir, '50-vmsi-lab-retry.conf'), '[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nRestart=on-failure\nRestartSec=1s\n');
+}
+
 /** A NoCloud seed, and cloud-init switched on for this VM only (the base ships it disabled). */
 async function seedCloudInit(root: string, hostname: string, seed: CloudInitSeed): Promise<void> {
   const seedDir = join(root, 'var/lib/cloud/seed/nocloud');
@@ -83,6 +94,7 @@ export async function personalizeVmRoot(root: string, spec: VmRootSpec): Promise
   await writeIdentity(root, spec.hostname);
   await authorizeKey(root, 'root', 'root', spec.authorizedKey);
   await authorizeKey(root, 'vmadmin', 'home/vmadmin', spec.authorizedKey);
+  await retryUserSessions(root);
   if (spec.sshStartDelaySeconds !== undefined) await delaySshd(root, spec.sshStartDelaySeconds);
   if (spec.cloudInit !== undefined) await seedCloudInit(root, spec.hostname, spec.cloudInit);
 }
