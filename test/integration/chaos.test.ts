@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -12,6 +11,7 @@ import { CloudModel } from '../support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { instantiateWithMeshSidecar, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
 
 /**
@@ -141,25 +141,7 @@ describe('chaos on lab VMs: sshd down, a VM restarted mid-install, two SIGKILLs 
     await lab?.close();
   });
 
-  async function tackerApi<T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T; location: string | null }> {
-    const { authToken } = await keystone.token();
-    const response = await fetch(`${tacker.url}/vnflcm/v2${route}`, {
-      method,
-      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', version: '2.0.0' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : {}) as T, location: response.headers.get('location') };
-  }
-
-  async function instantiate(): Promise<string> {
-    const created = await tackerApi<{ id: string }>('POST', '/vnf_instances', { vnfdId: 'vnfd-one-vm', vnfInstanceName: `vnf-${randomUUID().slice(0, 8)}` });
-    expect(created.status, JSON.stringify(created.body)).to.equal(201);
-    const started = await tackerApi('POST', `/vnf_instances/${created.body.id}/instantiate`, { flavourId: 'simple', additionalParams: { meshSidecar: MESH_SIDECAR } });
-    expect(started.status).to.equal(202);
-    await tacker.waitForOpOcc(started.location?.split('/').pop() ?? '', 'COMPLETED', 240_000);
-    return created.body.id;
-  }
+  const instantiate = (): Promise<string> => instantiateWithMeshSidecar(tackerApiCaller(tacker, keystone), tacker, { vnfdId: 'vnfd-one-vm', meshSidecar: MESH_SIDECAR });
 
   async function installsOn(vm: TestVm): Promise<number> {
     const log = (await vm.run(['cat', '/var/log/dpkg.log'])).stdout;
@@ -192,7 +174,7 @@ describe('chaos on lab VMs: sshd down, a VM restarted mid-install, two SIGKILLs 
 
   it('injects every VM exactly once, with one job per acknowledged notification, through sshd outages, a VM restart mid-install and two SIGKILLs', async function () {
     const started = Date.now();
-    const subscription = await tackerApi<{ id: string }>('POST', '/subscriptions', {
+    const subscription = await tackerApiCaller(tacker, keystone)<{ id: string }>('v2', 'POST', '/subscriptions', {
       callbackUri: `${service.url}/v1/tacker/notifications/v2`,
       authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } },
     });

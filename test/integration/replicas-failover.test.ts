@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { acquirePostgresCluster, freshDatabaseUrl, releasePostgresCluster } from
 import { startRoundRobinProxy, type RoundRobinProxy } from '../support/round-robin-proxy.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { instantiateWithMeshSidecar, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 
 /**
@@ -127,25 +127,7 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
     if (registryDir !== undefined) rmSync(registryDir, { recursive: true, force: true });
   });
 
-  async function tackerApi<T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T; location: string | null }> {
-    const { authToken } = await keystone.token();
-    const response = await fetch(`${tacker.url}/vnflcm/v2${route}`, {
-      method,
-      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', version: '2.0.0' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : {}) as T, location: response.headers.get('location') };
-  }
-
-  async function instantiate(): Promise<string> {
-    const created = await tackerApi<{ id: string }>('POST', '/vnf_instances', { vnfdId: 'vnfd-one-vm', vnfInstanceName: `vnf-${randomUUID().slice(0, 8)}` });
-    expect(created.status, JSON.stringify(created.body)).to.equal(201);
-    const started = await tackerApi('POST', `/vnf_instances/${created.body.id}/instantiate`, { flavourId: 'simple', additionalParams: { meshSidecar: MESH_SIDECAR } });
-    expect(started.status).to.equal(202);
-    await tacker.waitForOpOcc(started.location?.split('/').pop() ?? '', 'COMPLETED', 240_000);
-    return created.body.id;
-  }
+  const instantiate = (): Promise<string> => instantiateWithMeshSidecar(tackerApiCaller(tacker, keystone), tacker, { vnfdId: 'vnfd-one-vm', meshSidecar: MESH_SIDECAR });
 
   /** The replica with the most inject jobs running (its lease owner names it), once it has at least two. */
   async function busiestReplica(): Promise<{ index: number; jobIds: string[] }> {
@@ -167,7 +149,7 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
   }
 
   it('loses no job and injects every VM exactly once when a replica is SIGKILLed mid-install; its leases are taken over within the lease time', async function () {
-    const subscription = await tackerApi<{ id: string }>('POST', '/subscriptions', {
+    const subscription = await tackerApiCaller(tacker, keystone)<{ id: string }>('v2', 'POST', '/subscriptions', {
       callbackUri: `${proxy.url}/v1/tacker/notifications/v2`,
       authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } },
     });

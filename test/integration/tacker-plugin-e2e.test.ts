@@ -13,6 +13,7 @@ import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
 import { CloudModel } from '../support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { tackerApiCaller, type TackerApiCall } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 import { startOAuth2TokenEndpoint, type OAuth2TokenEndpoint } from '../support/tacker-sim/oauth2-token-endpoint.js';
 import { runVmsi } from '../support/vmsi-cli.js';
@@ -94,16 +95,7 @@ describe('Tacker plugin, end to end', function () {
     await lab?.close();
   });
 
-  async function tackerApi<T>(apiVersion: 'v1' | 'v2', method: string, route: string, body?: unknown): Promise<{ status: number; body: T; location: string | null }> {
-    const { authToken } = await keystone.token();
-    const response = await fetch(`${tacker.url}/vnflcm/${apiVersion}${route}`, {
-      method,
-      headers: { 'x-auth-token': authToken, 'content-type': 'application/json', ...(apiVersion === 'v2' ? { version: '2.0.0' } : {}) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : {}) as T, location: response.headers.get('location') };
-  }
+  const tackerApi: TackerApiCall = (apiVersion, method, route, body) => tackerApiCaller(tacker, keystone)(apiVersion, method, route, body);
 
   async function runOperation(apiVersion: 'v1' | 'v2', route: string, body: unknown): Promise<string> {
     const started = await tackerApi<{ id?: string }>(apiVersion, 'POST', route, body);

@@ -11,6 +11,7 @@ import { freePort, labVmProvider } from './lab-vm-provider.js';
 import { CloudModel } from './openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from './openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from './service-process.js';
+import { tackerApiCaller } from './tacker-sim/tacker-api-caller.js';
 import { kubernetesVim, startTackerSimulator, type TackerSimulator } from './tacker-sim/tacker-simulator.js';
 import { TEST_ROOT_CERT } from './test-credentials.js';
 
@@ -108,11 +109,9 @@ async function startParts(options: OrchestratorStackOptions, cleanups: Array<() 
   service.writeSecretFile('event-secret', EVENT_SECRET);
   await service.start();
   // The plugin's subscription, as an operator makes it (`vmsi tacker subscribe`); the orchestrator makes its own.
-  const { authToken } = await keystone.token();
-  const subscribed = await fetch(`${tacker.url}/vnflcm/v2/subscriptions`, {
-    method: 'POST',
-    headers: { 'x-auth-token': authToken, 'content-type': 'application/json', version: '2.0.0' },
-    body: JSON.stringify({ callbackUri: `${service.url}/v1/tacker/notifications/v2`, authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: STACK_CALLBACK_PASSWORD } } }),
+  const subscribed = await tackerApiCaller(tacker, keystone)('v2', 'POST', '/subscriptions', {
+    callbackUri: `${service.url}/v1/tacker/notifications/v2`,
+    authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: STACK_CALLBACK_PASSWORD } },
   });
   expect(subscribed.status).to.equal(201);
 
