@@ -54,7 +54,11 @@ function operationNotificationsOf(
   const { tacker, inbox, arrivals, logger } = parts;
   const settings = config.orchestrator?.tackerNotifications;
   const baseUrl = config.tacker?.callbackBaseUrl;
-  if (tacker === undefined || settings?.subscribe !== true || baseUrl === undefined) return undefined;
+  if (tacker === undefined || settings?.subscribe !== true) return undefined;
+  if (baseUrl === undefined) {
+    logger.info('Orchestrator: no tacker.callbackBaseUrl, so no subscription to Tacker operation results; operations are polled');
+    return undefined;
+  }
   const callbackUri = `${baseUrl.replace(/\/$/, '')}${ORCHESTRATOR_TACKER_NOTIFICATIONS_PATH}`;
   const notifications: OperationNotifications = {
     latestResult: async (vnfLcmOpOccId) => {
