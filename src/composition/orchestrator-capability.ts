@@ -75,6 +75,8 @@ function operationNotificationsOf(
       callbackUri,
       auth: await subscriptionAuthentication(config, 'v2'),
       filter: { operationTypes: ORCHESTRATED_OPERATIONS, operationStates: OPERATION_RESULT_STATES },
+      // Every result is confirmed by reading the occurrence, so the affected VNFCs would only be parsed and dropped.
+      verbosity: 'SHORT',
     });
     const { subscription, created } = await client.keepOrCreateSubscription(request);
     logger.info('Orchestrator subscribed to Tacker operation results', { subscriptionId: subscription.id, callbackUri, created });

@@ -34,6 +34,8 @@ export interface SubscriptionRequestOptions {
   auth: CallbackAuthentication;
   /** Default: the operations the plugin acts on, COMPLETED only. */
   filter?: { vnfInstanceSubscriptionFilter?: VnfInstanceSubscriptionFilter; operationTypes?: readonly string[]; operationStates?: readonly string[] };
+  /** v2 only. Default FULL, which the plugin needs; SHORT for a consumer that reads the occurrence anyway. */
+  verbosity?: 'FULL' | 'SHORT';
 }
 
 export interface LccnSubscriptionRequest {
@@ -46,7 +48,7 @@ export interface LccnSubscriptionRequest {
   callbackUri: string;
   authentication?: SubscriptionAuthentication;
   /** v2 only; FULL puts affectedVnfcs into the notification, saving a read of the operation occurrence. */
-  verbosity?: 'FULL';
+  verbosity?: 'FULL' | 'SHORT';
 }
 
 export type SubscriptionAuthentication =
@@ -61,15 +63,19 @@ export function buildSubscriptionRequest(options: SubscriptionRequestOptions): L
   if (problems.length > 0) throw new AppError('INVALID_REQUEST', 'The Tacker subscription request is invalid.', { problems });
   const authentication = subscriptionAuthentication(options.auth);
   return {
-    filter: {
-      ...(options.filter?.vnfInstanceSubscriptionFilter ? { vnfInstanceSubscriptionFilter: options.filter.vnfInstanceSubscriptionFilter } : {}),
-      notificationTypes: [LCM_NOTIFICATION_TYPE],
-      operationTypes: [...(options.filter?.operationTypes ?? ACTED_ON_OPERATIONS)],
-      operationStates: [...(options.filter?.operationStates ?? ['COMPLETED'])],
-    },
+    filter: subscriptionFilter(options.filter),
     callbackUri: options.callbackUri,
     ...(authentication === undefined ? {} : { authentication }),
-    ...(options.apiVersion === 'v2' ? { verbosity: 'FULL' as const } : {}),
+    ...(options.apiVersion === 'v2' ? { verbosity: options.verbosity ?? 'FULL' } : {}),
+  };
+}
+
+function subscriptionFilter(filter: SubscriptionRequestOptions['filter']): LccnSubscriptionRequest['filter'] {
+  return {
+    ...(filter?.vnfInstanceSubscriptionFilter ? { vnfInstanceSubscriptionFilter: filter.vnfInstanceSubscriptionFilter } : {}),
+    notificationTypes: [LCM_NOTIFICATION_TYPE],
+    operationTypes: [...(filter?.operationTypes ?? ACTED_ON_OPERATIONS)],
+    operationStates: [...(filter?.operationStates ?? ['COMPLETED'])],
   };
 }
 

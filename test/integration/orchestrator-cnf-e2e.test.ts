@@ -172,6 +172,7 @@ describe('orchestrator, end to end with a CNF through Tacker, a direct container
     // The orchestrator's own subscription: results of the operations it runs, for the VNF and the CNF alike.
     const subscriptions = tacker.subscriptions().filter((subscription) => subscription.callbackUri === orchestratorCallback());
     expect(subscriptions).to.have.length(1);
+    expect(subscriptions[0]?.verbosity).to.equal('SHORT');
     expect(subscriptions[0]?.filter).to.deep.include({
       notificationTypes: ['VnfLcmOperationOccurrenceNotification'],
       operationTypes: ['INSTANTIATE', 'SCALE', 'TERMINATE'],
