@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { parse as parseYaml } from 'yaml';
 import { KeystoneClient } from '../../src/openstack/keystone-client.js';
 import { buildStandInSidecarDeb, type StandInDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
 import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
@@ -11,6 +9,7 @@ import { CloudModel } from '../support/openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from '../support/openstack-sim/openstack-simulator.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { expectEachVmOnboardedOnce } from '../support/onboarded-once.js';
 import { instantiateWithMeshSidecar, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
 
@@ -143,11 +142,6 @@ describe('chaos on lab VMs: sshd down, a VM restarted mid-install, two SIGKILLs 
 
   const instantiate = (): Promise<string> => instantiateWithMeshSidecar(tackerApiCaller(tacker, keystone), tacker, { vnfdId: 'vnfd-one-vm', meshSidecar: MESH_SIDECAR });
 
-  async function installsOn(vm: TestVm): Promise<number> {
-    const log = (await vm.run(['cat', '/var/log/dpkg.log'])).stdout;
-    return log.split('\n').filter((line) => / install istio-sidecar[: ]/.test(line)).length;
-  }
-
   /** Power-cycles the first VM with sshd up whose install script has begun downloading the package. */
   async function restartVmMidInstall(): Promise<string> {
     const serverId = await until('an install under way', () =>
@@ -218,24 +212,6 @@ describe('chaos on lab VMs: sshd down, a VM restarted mid-install, two SIGKILLs 
     const notifications = tacker.deliveries().filter((delivery) => delivery.kind === 'notification');
     const accepted = notifications.filter((delivery) => delivery.status === 204);
     expect(accepted.length, 'every notification answered 204').to.equal(notifications.length);
-    const opOccKeys = accepted
-      .filter((delivery) => delivery.body?.notificationType === 'VnfLcmOperationOccurrenceNotification' && delivery.body.operationState === 'COMPLETED')
-      .map((delivery) => `${String(delivery.body?.vnfLcmOpOccId)}:COMPLETED`);
-    expect(opOccKeys).to.have.length(VM_COUNT);
-    const lcmEvents = all.filter((job) => job.kind === 'lcm-event');
-    expect(lcmEvents.map((job) => job.key).sort(), 'each accepted notification the plugin acts on made exactly one job, the others none').to.deep.equal([...opOccKeys].sort());
-
-    const servers = vnfs.flatMap((vnf) => tacker.vnfInstances().find((instance) => instance.id === vnf)?.vnfcs.map((vnfc) => vnfc.serverId) ?? []);
-    expect(new Set(servers).size).to.equal(VM_COUNT);
-    const injects = all.filter((job) => job.kind === 'inject');
-    expect(injects.map((job) => job.subject).sort(), 'one inject job per VM').to.deep.equal([...servers].sort());
-
-    const registry = path.join(service.dataDir, 'registry', 'vm-ns');
-    const entries = readdirSync(registry).filter((name) => name.startsWith('workloadentry-'));
-    const addresses = entries.map((name) => (parseYaml(readFileSync(path.join(registry, name), 'utf8')) as { spec: { address: string } }).spec.address);
-    expect(addresses.sort(), 'one WorkloadEntry per VM').to.deep.equal(servers.map((serverId) => vmsByServer.get(serverId)?.address).sort());
-    const installs = await Promise.all(servers.map(async (serverId) => installsOn(vmsByServer.get(serverId)!)));
-    expect(installs, 'the sidecar package installed once on each VM').to.deep.equal(servers.map(() => 1));
-    for (const serverId of servers) expect((await vmsByServer.get(serverId)!.run(['systemctl', 'is-active', 'istio'])).stdout.trim(), serverId).to.equal('active');
+    await expectEachVmOnboardedOnce({ accepted, jobs: all, tacker, vnfInstanceIds: vnfs, vmsByServer, registryDir: path.join(service.dataDir, 'registry', 'vm-ns'), vmCount: VM_COUNT });
   });
 });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { KeystoneClient } from '../../src/openstack/keystone-client.js';
 import { buildStandInSidecarDeb, type StandInDeb } from '../support/istio-sidecar-package/build-stand-in-sidecar-deb.js';
 import { startLab, type Lab, type TestVm } from '../support/lab/lab.js';
@@ -14,6 +13,7 @@ import { acquirePostgresCluster, freshDatabaseUrl, releasePostgresCluster } from
 import { startRoundRobinProxy, type RoundRobinProxy } from '../support/round-robin-proxy.js';
 import { appendToRunLog } from '../support/run-log.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { expectEachVmOnboardedOnce } from '../support/onboarded-once.js';
 import { instantiateWithMeshSidecar, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 
@@ -143,11 +143,6 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
     throw new Error('no replica ever ran two installs at once');
   }
 
-  async function installsOn(vm: TestVm): Promise<number> {
-    const log = (await vm.run(['cat', '/var/log/dpkg.log'])).stdout;
-    return log.split('\n').filter((line) => / install istio-sidecar[: ]/.test(line)).length;
-  }
-
   it('loses no job and injects every VM exactly once when a replica is SIGKILLed mid-install; its leases are taken over within the lease time', async function () {
     const subscription = await tackerApiCaller(tacker, keystone)<{ id: string }>('v2', 'POST', '/subscriptions', {
       callbackUri: `${proxy.url}/v1/tacker/notifications/v2`,
@@ -193,23 +188,6 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
     const all = await jobs();
     const notSucceeded = all.filter((job) => job.state !== 'succeeded');
     expect(notSucceeded, `every job succeeded: ${JSON.stringify(notSucceeded)}`).to.deep.equal([]);
-    const opOccKeys = accepted
-      .filter((delivery) => delivery.body?.notificationType === 'VnfLcmOperationOccurrenceNotification' && delivery.body.operationState === 'COMPLETED')
-      .map((delivery) => `${String(delivery.body?.vnfLcmOpOccId)}:COMPLETED`);
-    expect(opOccKeys).to.have.length(VM_COUNT);
-    const lcmEvents = all.filter((job) => job.kind === 'lcm-event');
-    expect(lcmEvents.map((job) => job.key).sort(), 'each accepted COMPLETED notification made exactly one job').to.deep.equal([...opOccKeys].sort());
-
-    const servers = vnfs.flatMap((vnf) => tacker.vnfInstances().find((instance) => instance.id === vnf)?.vnfcs.map((vnfc) => vnfc.serverId) ?? []);
-    expect(new Set(servers).size).to.equal(VM_COUNT);
-    const injects = all.filter((job) => job.kind === 'inject');
-    expect(injects.map((job) => job.subject).sort(), 'one inject job per VM').to.deep.equal([...servers].sort());
-
-    const entries = readdirSync(path.join(registryDir, 'vm-ns')).filter((name) => name.startsWith('workloadentry-'));
-    const addresses = entries.map((name) => (parseYaml(readFileSync(path.join(registryDir, 'vm-ns', name), 'utf8')) as { spec: { address: string } }).spec.address);
-    expect(addresses.sort(), 'one WorkloadEntry per VM').to.deep.equal(servers.map((serverId) => vmsByServer.get(serverId)?.address).sort());
-    const installs = await Promise.all(servers.map(async (serverId) => installsOn(vmsByServer.get(serverId)!)));
-    expect(installs, 'the sidecar package installed once on each VM').to.deep.equal(servers.map(() => 1));
-    for (const serverId of servers) expect((await vmsByServer.get(serverId)!.run(['systemctl', 'is-active', 'istio'])).stdout.trim()).to.equal('active');
+    await expectEachVmOnboardedOnce({ accepted, jobs: all, tacker, vnfInstanceIds: vnfs, vmsByServer, registryDir: path.join(registryDir, 'vm-ns'), vmCount: VM_COUNT });
   });
 });
