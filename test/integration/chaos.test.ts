@@ -10,7 +10,7 @@ import { startOpenStackSimulator, type OpenStackSimulator } from '../support/ope
 import { appendToRunLog } from '../support/run-log.js';
 import { ServiceProcess } from '../support/service-process.js';
 import { expectEachVmOnboardedOnce } from '../support/onboarded-once.js';
-import { instantiateWithMeshSidecar, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
+import { instantiateFleet, instantiateWithMeshSidecar, subscribePluginV2, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator, type VmProvider } from '../support/tacker-sim/tacker-simulator.js';
 
 /**
@@ -168,15 +168,10 @@ describe('chaos on lab VMs: sshd down, a VM restarted mid-install, two SIGKILLs 
 
   it('injects every VM exactly once, with one job per acknowledged notification, through sshd outages, a VM restart mid-install and two SIGKILLs', async function () {
     const started = Date.now();
-    const subscription = await tackerApiCaller(tacker, keystone)<{ id: string }>('v2', 'POST', '/subscriptions', {
-      callbackUri: `${service.url}/v1/tacker/notifications/v2`,
-      authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } },
-    });
-    expect(subscription.status, JSON.stringify(subscription.body)).to.equal(201);
+    await subscribePluginV2(tackerApiCaller(tacker, keystone), service.url, { username: 'tacker', password: CALLBACK_PASSWORD });
     tacker.registerVnfd({ vnfdId: 'vnfd-one-vm', vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
 
-    const vnfs: string[] = [];
-    for (let batch = 0; batch < VM_COUNT; batch += 5) vnfs.push(...(await Promise.all(Array.from({ length: Math.min(5, VM_COUNT - batch) }, () => instantiate()))));
+    const vnfs = await instantiateFleet(VM_COUNT, instantiate);
     await tacker.settled();
     expect(sshdStopped).to.have.length(SSHD_STOPPED.size);
 

@@ -14,7 +14,7 @@ import { startRoundRobinProxy, type RoundRobinProxy } from '../support/round-rob
 import { appendToRunLog } from '../support/run-log.js';
 import { ServiceProcess } from '../support/service-process.js';
 import { expectEachVmOnboardedOnce } from '../support/onboarded-once.js';
-import { instantiateWithMeshSidecar, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
+import { instantiateFleet, instantiateWithMeshSidecar, subscribePluginV2, tackerApiCaller } from '../support/tacker-sim/tacker-api-caller.js';
 import { startTackerSimulator, type TackerSimulator } from '../support/tacker-sim/tacker-simulator.js';
 
 /**
@@ -144,15 +144,10 @@ describe('replicas on PostgreSQL: failover mid-install (integration, root)', fun
   }
 
   it('loses no job and injects every VM exactly once when a replica is SIGKILLed mid-install; its leases are taken over within the lease time', async function () {
-    const subscription = await tackerApiCaller(tacker, keystone)<{ id: string }>('v2', 'POST', '/subscriptions', {
-      callbackUri: `${proxy.url}/v1/tacker/notifications/v2`,
-      authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: CALLBACK_PASSWORD } },
-    });
-    expect(subscription.status, JSON.stringify(subscription.body)).to.equal(201);
+    await subscribePluginV2(tackerApiCaller(tacker, keystone), proxy.url, { username: 'tacker', password: CALLBACK_PASSWORD });
     tacker.registerVnfd({ vnfdId: 'vnfd-one-vm', vdus: [{ vduId: 'VDU1', initialInstances: 1 }] });
 
-    const vnfs: string[] = [];
-    for (let batch = 0; batch < VM_COUNT; batch += 5) vnfs.push(...(await Promise.all(Array.from({ length: Math.min(5, VM_COUNT - batch) }, () => instantiate()))));
+    const vnfs = await instantiateFleet(VM_COUNT, instantiate);
     await tacker.settled();
     const notifications = tacker.deliveries().filter((delivery) => delivery.kind === 'notification');
     const accepted = notifications.filter((delivery) => delivery.status === 204);

@@ -1,5 +1,4 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import { expect } from 'chai';
 import path from 'node:path';
 import type { DeploymentView } from '../../src/orchestrator/orchestrator-service.js';
 import { KeystoneClient } from '../../src/openstack/keystone-client.js';
@@ -11,7 +10,7 @@ import { freePort, labVmProvider } from './lab-vm-provider.js';
 import { CloudModel } from './openstack-sim/cloud-model.js';
 import { startOpenStackSimulator, type OpenStackSimulator } from './openstack-sim/openstack-simulator.js';
 import { ServiceProcess } from './service-process.js';
-import { tackerApiCaller } from './tacker-sim/tacker-api-caller.js';
+import { subscribePluginV2, tackerApiCaller } from './tacker-sim/tacker-api-caller.js';
 import { kubernetesVim, startTackerSimulator, type TackerSimulator } from './tacker-sim/tacker-simulator.js';
 import { TEST_ROOT_CERT } from './test-credentials.js';
 
@@ -109,11 +108,7 @@ async function startParts(options: OrchestratorStackOptions, cleanups: Array<() 
   service.writeSecretFile('event-secret', EVENT_SECRET);
   await service.start();
   // The plugin's subscription, as an operator makes it (`vmsi tacker subscribe`); the orchestrator makes its own.
-  const subscribed = await tackerApiCaller(tacker, keystone)('v2', 'POST', '/subscriptions', {
-    callbackUri: `${service.url}/v1/tacker/notifications/v2`,
-    authentication: { authType: ['BASIC'], paramsBasic: { userName: 'tacker', password: STACK_CALLBACK_PASSWORD } },
-  });
-  expect(subscribed.status).to.equal(201);
+  await subscribePluginV2(tackerApiCaller(tacker, keystone), service.url, { username: 'tacker', password: STACK_CALLBACK_PASSWORD });
 
   return {
     lab,

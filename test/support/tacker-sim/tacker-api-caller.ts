@@ -34,3 +34,19 @@ export async function instantiateWithMeshSidecar(call: TackerApiCall, tacker: Ta
   await tacker.waitForOpOcc(started.location?.split('/').pop() ?? '', 'COMPLETED', request.timeoutMs ?? 240_000);
   return created.body.id;
 }
+
+/** The Tacker plugin's v2 subscription with Basic callback credentials, as `vmsi tacker subscribe` makes it; must be accepted. */
+export async function subscribePluginV2(call: TackerApiCall, serviceUrl: string, credentials: { username: string; password: string }): Promise<void> {
+  const subscription = await call<{ id: string }>('v2', 'POST', '/subscriptions', {
+    callbackUri: `${serviceUrl}/v1/tacker/notifications/v2`,
+    authentication: { authType: ['BASIC'], paramsBasic: { userName: credentials.username, password: credentials.password } },
+  });
+  expect(subscription.status, JSON.stringify(subscription.body)).to.equal(201);
+}
+
+/** `count` VNFs of one VM each, instantiated five at a time as a busy Tacker would; their instance ids. */
+export async function instantiateFleet(count: number, instantiate: () => Promise<string>): Promise<string[]> {
+  const vnfs: string[] = [];
+  for (let batch = 0; batch < count; batch += 5) vnfs.push(...(await Promise.all(Array.from({ length: Math.min(5, count - batch) }, () => instantiate()))));
+  return vnfs;
+}
