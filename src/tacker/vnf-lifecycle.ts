@@ -130,14 +130,13 @@ async function pauseUntilNotified(options: WaitForLcmOpOccOptions, vnfLcmOpOccId
     await pause(options.clock, ms, options.signal);
     return;
   }
+  // Whichever ends the pause first, the other is released: the timer cleared, the waiter removed.
   const done = new AbortController();
-  const stop = (): void => done.abort();
-  options.signal?.addEventListener('abort', stop, { once: true });
+  const signal = options.signal === undefined ? done.signal : AbortSignal.any([options.signal, done.signal]);
   try {
-    await Promise.race([pause(options.clock, ms, done.signal), notifications.arrival(vnfLcmOpOccId, done.signal)]);
+    await Promise.race([pause(options.clock, ms, signal), notifications.arrival(vnfLcmOpOccId, signal)]);
   } finally {
     done.abort();
-    options.signal?.removeEventListener('abort', stop);
   }
 }
 
